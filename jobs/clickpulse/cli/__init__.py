@@ -1,0 +1,36 @@
+"""The `clickpulse` command line. `clickpulse --help` is the manual; every command has
+an example in its help text (tests/test_cli_help.py checks that)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import dashboards, db, ingest, jobs, metrics, stack
+
+app = typer.Typer(
+    name="clickpulse",
+    help=(
+        "Real-time product analytics: Kafka -> Flink SQL -> PostgreSQL/TimescaleDB -> Superset.\n\n"
+        "Start everything with `make demo`, then point other tools at it with\n"
+        "`eval \"$(clickpulse stack env)\"`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(stack.app, name="stack")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(db.app, name="db")
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(dashboards.app, name="dashboards")
+ingest.register(app)
+
+
+def main() -> None:
+    from ..errors import run_cli
+
+    sys.exit(run_cli(app))

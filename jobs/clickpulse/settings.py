@@ -1,0 +1,143 @@
+"""One settings object for the whole project.
+
+Every field is read from the environment variable named in its `alias`; `.env` in the
+repository root and the generated `.clickpulse/secrets.env` are read too (in that order
+of precedence: process environment, then `.env`, then generated secrets). Secrets never
+have defaults in code: `clickpulse stack up` generates demo secrets once into the state
+dir when the environment does not provide them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import quote, urlparse
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .paths import ROOT, state_dir
+
+
+def _env(name: str, default=None):
+    """A field read from the environment variable `name`."""
+    return Field(default=default, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=(str(state_dir() / "secrets.env"), str(ROOT / ".env")),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = _env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+    events_topic: str = _env("CLICKPULSE_EVENTS_TOPIC", default="clickpulse.events")
+    dead_letter_topic: str = _env("CLICKPULSE_DEAD_LETTER_TOPIC", default="clickpulse.events.dlq")
+    events_partitions: int = _env("CLICKPULSE_EVENTS_PARTITIONS", default=6)
+
+    # --- Flink -------------------------------------------------------------------------
+    flink_rest_url: str = _env("FLINK_REST_URL", default="http://127.0.0.1:8081")
+    watermark_delay_ms: int = _env("CLICKPULSE_WATERMARK_DELAY_MS", default=5000)
+    idle_timeout_ms: int = _env("CLICKPULSE_IDLE_TIMEOUT_MS", default=10000)
+    checkpoint_interval_ms: int = _env("CLICKPULSE_CHECKPOINT_INTERVAL_MS", default=10000)
+    dedup_ttl_ms: int = _env("CLICKPULSE_DEDUP_TTL_MS", default=3_600_000)
+    job_parallelism: int = _env("CLICKPULSE_PARALLELISM", default=2)
+    raw_events_sink: bool = _env("CLICKPULSE_RAW_EVENTS", default=True)
+    jdbc_flush_rows: int = _env("CLICKPULSE_JDBC_FLUSH_ROWS", default=1000)
+    jdbc_flush_interval_ms: int = _env("CLICKPULSE_JDBC_FLUSH_INTERVAL_MS", default=1000)
+
+    # --- PostgreSQL ----------------------------------------------------------------------
+    postgres_host: str = _env("POSTGRES_HOST", default="127.0.0.1")
+    postgres_port: int = _env("POSTGRES_PORT", default=5432)
+    postgres_db: str = _env("POSTGRES_DB", default="clickpulse")
+    # The superuser runs migrations and owns the schema; the writer feeds Flink's sinks;
+    # the reader is what Superset and analysts use (SELECT only).
+    postgres_admin_user: str = _env("POSTGRES_ADMIN_USER", default="postgres")
+    postgres_admin_password: str | None = _env("POSTGRES_ADMIN_PASSWORD", default=None)
+    postgres_writer_user: str = _env("POSTGRES_WRITER_USER", default="clickpulse_writer")
+    postgres_writer_password: str | None = _env("POSTGRES_WRITER_PASSWORD", default=None)
+    postgres_reader_user: str = _env("POSTGRES_READER_USER", default="clickpulse_reader")
+    postgres_reader_password: str | None = _env("POSTGRES_READER_PASSWORD", default=None)
+    superset_db: str = _env("SUPERSET_METADATA_DB", default="superset")
+
+    # --- Superset ----------------------------------------------------------------------
+    superset_url: str = _env("SUPERSET_URL", default="http://127.0.0.1:8088")
+    superset_secret_key: str | None = _env("SUPERSET_SECRET_KEY", default=None)
+    superset_admin_user: str = _env("SUPERSET_ADMIN_USER", default="admin")
+    superset_admin_password: str | None = _env("SUPERSET_ADMIN_PASSWORD", default=None)
+    superset_analyst_user: str = _env("SUPERSET_ANALYST_USER", default="analyst")
+    superset_analyst_password: str | None = _env("SUPERSET_ANALYST_PASSWORD", default=None)
+    superset_viewer_user: str = _env("SUPERSET_VIEWER_USER", default="viewer")
+    superset_viewer_password: str | None = _env("SUPERSET_VIEWER_PASSWORD", default=None)
+    # A viewer bound to one site by row-level security (demonstrates per-tenant dashboards).
+    superset_site_viewer_user: str = _env("SUPERSET_SITE_VIEWER_USER", default="viewer_site1")
+    superset_site_viewer_password: str | None = _env("SUPERSET_SITE_VIEWER_PASSWORD", default=None)
+    superset_site_viewer_site: str = _env("SUPERSET_SITE_VIEWER_SITE", default="site-1")
+
+    # --- Ingestion -----------------------------------------------------------------------
+    generator_rate: float = _env("CLICKPULSE_GENERATOR_RATE", default=200.0)
+    collector_host: str = _env("COLLECTOR_HOST", default="127.0.0.1")
+    collector_port: int = _env("COLLECTOR_PORT", default=8090)
+    # "site-1:key1,site-2:key2"; empty means no write key is required.
+    collector_write_keys: str = _env("COLLECTOR_WRITE_KEYS", default="")
+    collector_allowed_origins: str = _env("COLLECTOR_ALLOWED_ORIGINS", default="*")
+    collector_user_id_key: str | None = _env("COLLECTOR_USER_ID_KEY", default=None)
+    collector_geoip_db: str | None = _env("COLLECTOR_GEOIP_DB", default=None)
+    collector_max_body_bytes: int = _env("COLLECTOR_MAX_BODY_BYTES", default=1_000_000)
+    collector_max_batch: int = _env("COLLECTOR_MAX_BATCH", default=500)
+
+    # --- derived -------------------------------------------------------------------------
+    @property
+    def flink_rest_host_port(self) -> tuple[str, int]:
+        u = urlparse(self.flink_rest_url)
+        return u.hostname or "127.0.0.1", u.port or 8081
+
+    def jdbc_url(self) -> str:
+        # reWriteBatchedInserts turns the sink's batches into multi-row INSERTs (2-3x faster).
+        return (
+            f"jdbc:postgresql://{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+            "?reWriteBatchedInserts=true"
+        )
+
+    def dsn(self, role: str = "reader", db: str | None = None) -> str:
+        """libpq URL for the given role: 'admin', 'writer' or 'reader'."""
+        user = getattr(self, f"postgres_{role}_user")
+        password = getattr(self, f"postgres_{role}_password")
+        auth = quote(user, safe="")
+        if password:
+            auth += ":" + quote(password, safe="")
+        return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{db or self.postgres_db}"
+
+    def require(self, *fields: str) -> None:
+        """Fail with the environment variable to set when a needed secret is missing."""
+        missing = []
+        for f in fields:
+            if getattr(self, f) in (None, ""):
+                alias = type(self).model_fields[f].validation_alias
+                missing.append(alias.choices[0] if alias else f.upper())
+        if missing:
+            raise SettingsError(
+                f"missing setting(s): {', '.join(missing)} — set them in the environment or .env "
+                "(see .env.example), or run `clickpulse stack up` once to generate demo secrets"
+            )
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+def env_var(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    return alias.choices[0] if alias else field.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
