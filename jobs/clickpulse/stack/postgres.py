@@ -1,0 +1,211 @@
+"""PostgreSQL 15 from the Debian package, run from a project-local data directory.
+
+The system cluster is left alone: the project's cluster lives in .clickpulse/postgres and
+listens on 127.0.0.1:$POSTGRES_PORT only. PostgreSQL refuses to run as root, so when we
+are root the server runs as the `postgres` OS user that the Debian package creates.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import ClickpulseError
+from ..paths import state_dir
+from ..settings import Settings
+from . import procs
+
+NAME = "postgres"
+
+
+def bin_dir() -> Path:
+    override = os.environ.get("POSTGRES_BIN_DIR")
+    candidates = [Path(override)] if override else sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for c in candidates:
+        if (c / "initdb").exists():
+            return c
+    raise ClickpulseError(
+        "PostgreSQL server binaries not found (initdb): apt-get install postgresql-15, "
+        "or set POSTGRES_BIN_DIR to the folder holding initdb and pg_ctl"
+    )
+
+
+def data_dir() -> Path:
+    return state_dir() / "postgres" / "data"
+
+
+def socket_dir() -> Path:
+    return state_dir() / "postgres" / "socket"
+
+
+def _run_as() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise ClickpulseError("running as root needs the `postgres` OS user: apt-get install postgresql-15") from None
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _chown(path: Path) -> None:
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        for p in [path, *path.rglob("*")]:
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+def timescaledb_available() -> bool:
+    share = bin_dir().parent.parent.parent.parent / "share" / "postgresql" / bin_dir().parent.name / "extension"
+    return (share / "timescaledb.control").exists()
+
+
+def _check_traversable(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)])
+    if res.returncode != 0:
+        raise ClickpulseError(
+            f"the postgres OS user cannot reach {path}: make its parent folders world-executable "
+            "(chmod o+x) or set CLICKPULSE_HOME to a folder it can reach"
+        )
+
+
+def init(settings: Settings) -> None:
+    if (data_dir() / "PG_VERSION").exists():
+        return
+    settings.require("postgres_admin_password")
+    root = state_dir() / "postgres"
+    if root.exists():
+        shutil.rmtree(root)
+    data_dir().mkdir(parents=True)
+    socket_dir().mkdir(parents=True)
+    _chown(root)
+    _check_traversable(root)
+    with tempfile.NamedTemporaryFile("w", delete=False, dir=root) as pw:
+        pw.write(settings.postgres_admin_password + "\n")
+    _chown(Path(pw.name))
+    try:
+        res = subprocess.run(
+            [*_run_as(), str(bin_dir() / "initdb"), "-D", str(data_dir()), "-U", settings.postgres_admin_user,
+             "--pwfile", pw.name, "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8",
+             "--locale=C.UTF-8"],
+            capture_output=True, text=True,
+        )
+    finally:
+        os.unlink(pw.name)
+    if res.returncode != 0:
+        raise ClickpulseError(f"initdb failed: {res.stderr.strip()[-400:]}")
+    conf = [
+        "listen_addresses = '127.0.0.1'",
+        f"unix_socket_directories = '{socket_dir()}'",
+        "timezone = 'UTC'",
+        "log_timezone = 'UTC'",
+        "max_connections = 200",
+        "shared_buffers = 512MB",
+        "work_mem = 32MB",
+        "logging_collector = off",
+    ]
+    if timescaledb_available():
+        conf += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
+    with (data_dir() / "postgresql.auto.conf").open("a") as f:
+        f.write("\n".join(conf) + "\n")
+
+
+def start(settings: Settings) -> None:
+    if is_ready(settings):
+        return
+    procs.ensure_port_free(settings.postgres_port, "PostgreSQL", "POSTGRES_PORT")
+    init(settings)
+    log = procs.log_dir() / "postgres.log"
+    log.touch()
+    _chown(log)
+    res = subprocess.run(
+        [*_run_as(), str(bin_dir() / "pg_ctl"), "-D", str(data_dir()), "-l", str(log),
+         "-o", f"-p {settings.postgres_port}", "-w", "-t", "60", "start"],
+        capture_output=True, text=True,
+    )
+    if res.returncode != 0:
+        raise ClickpulseError(f"PostgreSQL did not start: {res.stderr.strip()[-300:]}; see {log}")
+    bootstrap(settings)
+
+
+def pid() -> int | None:
+    try:
+        first = (data_dir() / "postmaster.pid").read_text().splitlines()[0]
+        p = int(first)
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return p if procs.pid_alive(p) else None
+
+
+def stop() -> bool:
+    if pid() is None:
+        return False
+    subprocess.run([*_run_as(), str(bin_dir() / "pg_ctl"), "-D", str(data_dir()), "-m", "fast", "-w", "stop"],
+                   capture_output=True, text=True)
+    return True
+
+
+def connect(settings: Settings, role: str = "admin", db: str | None = None, **kw):
+    import psycopg
+
+    return psycopg.connect(settings.dsn(role, db), connect_timeout=5, **kw)
+
+
+def is_ready(settings: Settings) -> bool:
+    if not procs.port_open(settings.postgres_port, settings.postgres_host):
+        return False
+    try:
+        with connect(settings, "admin", "postgres") as c:
+            c.execute("select 1")
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def bootstrap(settings: Settings) -> None:
+    """Databases and roles. Idempotent; passwords are (re)set from the settings."""
+    bootstrap_roles(settings)
+    from psycopg import sql
+
+    with connect(settings, "admin", "postgres", autocommit=True) as c:
+        for db in (settings.postgres_db, settings.superset_db):
+            if not c.execute("select 1 from pg_database where datname = %s", (db,)).fetchone():
+                c.execute(sql.SQL("create database {}").format(sql.Identifier(db)))
+        c.execute(sql.SQL("alter database {} set timezone to 'UTC'").format(sql.Identifier(settings.postgres_db)))
+    grant_roles(settings)
+
+
+def bootstrap_roles(settings: Settings) -> None:
+    from psycopg import sql
+
+    settings.require("postgres_writer_password", "postgres_reader_password")
+    with connect(settings, "admin", "postgres", autocommit=True) as c:
+        for role in ("writer", "reader"):
+            name = getattr(settings, f"postgres_{role}_user")
+            password = getattr(settings, f"postgres_{role}_password")
+            verb = "alter" if c.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone() else "create"
+            c.execute(sql.SQL(verb + " role {} with login password {}").format(sql.Identifier(name), sql.Literal(password)))
+        # The reader can never write, whatever grants a migration adds later.
+        c.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(
+            sql.Identifier(settings.postgres_reader_user)))
+
+
+def grant_roles(settings: Settings) -> None:
+    """Privileges on the analytics database, including for tables that migrations add later."""
+    from psycopg import sql
+
+    w = sql.Identifier(settings.postgres_writer_user)
+    r = sql.Identifier(settings.postgres_reader_user)
+    with connect(settings, "admin", settings.postgres_db, autocommit=True) as c:
+        c.execute(sql.SQL("grant connect on database {} to {}, {}").format(sql.Identifier(settings.postgres_db), w, r))
+        c.execute(sql.SQL("grant usage on schema public to {}, {}").format(w, r))
+        c.execute(sql.SQL("grant select on all tables in schema public to {}, {}").format(w, r))
+        c.execute(sql.SQL("grant insert, update on all tables in schema public to {}").format(w))
+        c.execute(sql.SQL("alter default privileges in schema public grant select on tables to {}, {}").format(w, r))
+        c.execute(sql.SQL("alter default privileges in schema public grant insert, update on tables to {}").format(w))
