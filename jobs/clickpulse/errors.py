@@ -11,7 +11,10 @@ class ClickpulseError(Exception):
 
 def run_cli(app) -> int:
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False click returns the code of typer.Exit instead of exiting
+        rv = app(standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
     except ClickpulseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

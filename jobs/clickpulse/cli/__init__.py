@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import dashboards, db, ingest, jobs, metrics, stack
+from . import dashboards, db, demo, ingest, jobs, metrics, stack
 
 app = typer.Typer(
     name="clickpulse",
@@ -28,6 +28,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(dashboards.app, name="dashboards")
 ingest.register(app)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -123,3 +123,31 @@ def env(
         ]
     for k, v in pairs:
         print(f"export {k}={shlex.quote(str(v or ''))}")
+
+
+@app.command()
+def topics() -> None:
+    """Create the events and dead-letter topics on the Kafka at KAFKA_BOOTSTRAP_SERVERS
+    (done by `stack up`; for clusters the stack does not run, such as docker compose).
+
+    Example: KAFKA_BOOTSTRAP_SERVERS=kafka:29092 clickpulse stack topics
+    """
+    from ..settings import get_settings
+    from ..stack import kafka
+
+    kafka.create_topics(get_settings())
+    console.print("topics ready")
+
+
+@app.command("superset-init")
+def superset_init() -> None:
+    """Prepare Superset's metadata database and admin user (done by `stack up`; for a
+    Superset the stack does not run, such as docker compose).
+
+    Example: clickpulse stack superset-init
+    """
+    from ..settings import get_settings
+    from ..stack import superset
+
+    superset.init(get_settings())
+    console.print("superset initialized")

@@ -1,0 +1,50 @@
+# clickpulse: `make demo` to run everything locally, `make test` to run the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install test-deps up down clean status env bench help
+
+help:
+	@echo "make demo    install, start the local stack, feed events, submit jobs, load dashboards"
+	@echo "make test    run the whole test suite (starts the services it needs)"
+	@echo "make down    stop every process the stack started"
+	@echo "make clean   stop and remove all local state (.clickpulse/)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@bash infra/check-prereqs.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[superset,test]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/clickpulse demo
+
+up: install
+	$(BIN)/clickpulse stack up
+
+status: install
+	$(BIN)/clickpulse stack status
+
+env: install
+	@$(BIN)/clickpulse stack env
+
+down:
+	@if [ -x $(BIN)/clickpulse ]; then $(BIN)/clickpulse stack down; else echo "nothing to stop (not installed)"; fi
+
+clean: down
+	rm -rf .clickpulse reports
+
+test-deps:
+	@bash infra/install-test-deps.sh
+
+test: install test-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/clickpulse bench --help >/dev/null 2>&1 && $(BIN)/clickpulse bench all || echo "see README: Benchmarks"

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real local services, started on demand and left as found.
+
+Integration tests ask for a fixture (`kafka`, `postgres`, `flink`, `superset` or `stack`)
+and get the real service on 127.0.0.1, started from the project's own files if it is not
+running yet. Services that a test session started are stopped at its end; a stack that
+was already running (say, `make demo`) is reused and left running. Tests write under
+their own `site_id`s so that they never read each other's (or the demo's) rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from clickpulse.stack import services
+from clickpulse.stack.secrets import ensure_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [str(Path(sys.executable).parent / "clickpulse")]
+
+_started: set[str] = set()
+
+
+def _ensure(*names: str):
+    settings = ensure_secrets()
+    rows, _ = services.status(settings)
+    healthy = {r.name for r in rows if r.healthy}
+    missing = [n for n in names if n not in healthy]
+    if missing:
+        services.up(missing)
+        _started.update(missing)
+    return ensure_secrets()
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """Run `clickpulse ARGS` as a user would; on failure show its output."""
+    res = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"clickpulse {' '.join(args)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def kafka():
+    return _ensure("kafka")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    return _ensure("postgres")
+
+
+@pytest.fixture(scope="session")
+def migrated(postgres):
+    run_cli("db", "migrate")
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def flink(kafka, migrated):
+    return _ensure("kafka", "postgres", "flink")
+
+
+@pytest.fixture(scope="session")
+def superset(migrated):
+    return _ensure("postgres", "superset")
+
+
+@pytest.fixture(scope="session")
+def stack(migrated):
+    return _ensure(*services.ALL)
+
+
+@pytest.fixture
+def site_id() -> str:
+    """A site id no other test (and no demo traffic) uses."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _started and not os.environ.get("CLICKPULSE_KEEP_STACK"):
+        settings = ensure_secrets()
+        for name in reversed(services.ALL):
+            if name in _started:
+                services.stop(name, settings)
