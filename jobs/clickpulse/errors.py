@@ -10,28 +10,24 @@ class ClickpulseError(Exception):
 
 
 def run_cli(app) -> int:
+    from .settings import SettingsError
+
     try:
         # with standalone_mode=False click returns the code of typer.Exit instead of exiting
         rv = app(standalone_mode=False)
-        if isinstance(rv, int):
-            return rv
-    except ClickpulseError as e:
+        return rv if isinstance(rv, int) else 0
+    except (ClickpulseError, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except SystemExit as e:  # click's own exits (usage errors, --help)
+    except SystemExit as e:
         return e.code if isinstance(e.code, int) else 0
-    except Exception as e:  # noqa: BLE001 - keep errors that name a setting readable
-        from .settings import SettingsError
-
-        if isinstance(e, SettingsError):
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        # click's usage errors (typer vendors click, so match by shape, not by class)
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 1
         raise
-    return 0
