@@ -62,7 +62,7 @@ def migrated(postgres):
 
 
 @pytest.fixture(scope="session")
-def flink(kafka, migrated):
+def flink(kafka, postgres):
     return _ensure("kafka", "postgres", "flink")
 
 

@@ -34,8 +34,8 @@ def test_kafka_topics_and_generic_client(kafka):
     assert marker in out.stdout
 
 
-def test_postgres_roles(migrated):
-    s = migrated
+def test_postgres_roles(postgres):
+    s = postgres
     with psycopg.connect(s.dsn("reader")) as c:
         assert c.execute("show timezone").fetchone()[0] == "UTC"
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
