@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     postgres_reader_user: str = _env("POSTGRES_READER_USER", default="clickpulse_reader")
     postgres_reader_password: str | None = _env("POSTGRES_READER_PASSWORD", default=None)
     superset_db: str = _env("SUPERSET_METADATA_DB", default="superset")
+    # auto: TimescaleDB features (hypertables, continuous aggregates, retention and
+    # compression policies) when the extension is installed, plain PostgreSQL otherwise.
+    db_backend: str = _env("CLICKPULSE_DB_BACKEND", default="auto")
 
     # --- Superset ----------------------------------------------------------------------
     superset_url: str = _env("SUPERSET_URL", default="http://127.0.0.1:8088")

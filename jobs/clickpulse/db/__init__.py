@@ -1,0 +1,1 @@
+"""The analytics database: versioned migrations and retention."""

@@ -1,0 +1,187 @@
+"""Versioned migrations from sql/migrations/, applied by `clickpulse db migrate`.
+
+File names: `V<NNN>__<name>.sql` runs on every backend; `V<NNN>__<name>.postgres.sql` and
+`V<NNN>__<name>.timescale.sql` are the two variants of one version, picked by the backend
+(TimescaleDB when the extension is installed, unless CLICKPULSE_DB_BACKEND says otherwise).
+Each version runs in one transaction and is recorded with its checksum, so running
+`migrate` again is a no-op and an edited, already-applied file is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ClickpulseError
+from ..paths import MIGRATIONS_DIR, ROOT
+from ..settings import Settings
+
+FILE = re.compile(r"^V(\d{3,})__([a-z0-9_]+?)(?:\.(postgres|timescale))?\.sql$")
+BACKENDS = ("postgres", "timescale")
+# Any fixed number works; it only has to be the same for every `migrate` run.
+LOCK_ID = 7_311_202_611
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    @property
+    def rel(self) -> str:
+        try:
+            return str(self.path.relative_to(ROOT))
+        except ValueError:
+            return str(self.path)
+
+
+def plan(backend: str, directory: Path | None = None) -> list[Migration]:
+    """The migrations for `backend`, in version order."""
+    directory = directory or MIGRATIONS_DIR
+    by_version: dict[int, dict[str | None, Path]] = {}
+    names: dict[int, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        m = FILE.match(path.name)
+        if not m:
+            raise ClickpulseError(f"{path}: migration files are named V<NNN>__<name>[.postgres|.timescale].sql")
+        version, name, variant = int(m.group(1)), m.group(2), m.group(3)
+        if names.setdefault(version, name) != name:
+            raise ClickpulseError(f"{path}: version V{version:03d} is already used by {names[version]!r}")
+        by_version.setdefault(version, {})[variant] = path
+    out = []
+    for version in sorted(by_version):
+        variants = by_version[version]
+        if None in variants and len(variants) > 1:
+            raise ClickpulseError(f"{variants[None]}: V{version:03d} has both a common file and backend variants")
+        if None not in variants and set(variants) != set(BACKENDS):
+            have = next(iter(variants.values()))
+            missing = (set(BACKENDS) - set(variants)).pop()
+            raise ClickpulseError(f"{have}: V{version:03d} needs a .{missing}.sql variant too")
+        path = variants.get(None) or variants[backend]
+        out.append(Migration(version, names[version], path))
+    return out
+
+
+def detect_backend(conn, settings: Settings) -> str:
+    wanted = settings.db_backend
+    available = conn.execute(
+        "select count(*) from pg_available_extensions where name = 'timescaledb'").fetchone()[0] > 0
+    if wanted == "auto":
+        return "timescale" if available else "postgres"
+    if wanted == "timescale" and not available:
+        raise ClickpulseError("CLICKPULSE_DB_BACKEND=timescale but the timescaledb extension is not installed "
+                              "in this PostgreSQL; install it or set CLICKPULSE_DB_BACKEND=auto")
+    if wanted not in BACKENDS:
+        raise ClickpulseError(f"CLICKPULSE_DB_BACKEND={wanted!r}: choose auto, postgres or timescale")
+    return wanted
+
+
+def _ensure_table(conn) -> None:
+    conn.execute("""
+        create table if not exists clickpulse_schema_migrations (
+          version integer primary key,
+          name text not null,
+          file text not null,
+          backend text not null,
+          checksum text not null,
+          applied_at timestamptz not null default now()
+        )""")
+
+
+def applied(conn) -> dict[int, tuple[str, str, str]]:
+    _ensure_table(conn)
+    rows = conn.execute("select version, file, checksum, backend from clickpulse_schema_migrations").fetchall()
+    return {v: (f, c, b) for v, f, c, b in rows}
+
+
+def migrate(settings: Settings, progress=None) -> tuple[str, list[Migration]]:
+    """Create roles and databases if needed, then apply pending migrations.
+    Returns the backend and the migrations applied now."""
+    import psycopg
+
+    from ..stack import postgres
+
+    settings.require("postgres_admin_password")
+    try:
+        postgres.bootstrap(settings)
+        conn = postgres.connect(settings, "admin", autocommit=True)
+    except psycopg.OperationalError as e:
+        raise ClickpulseError(
+            f"cannot reach PostgreSQL at {settings.postgres_host}:{settings.postgres_port} as "
+            f"{settings.postgres_admin_user}: {str(e).strip().splitlines()[-1]} (check POSTGRES_HOST, POSTGRES_PORT, "
+            "POSTGRES_ADMIN_PASSWORD, or start it with `clickpulse stack up --only postgres`)") from None
+    done: list[Migration] = []
+    with conn:
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_ID,))
+        try:
+            backend = detect_backend(conn, settings)
+            already = applied(conn)
+            for prior_backend in {b for _, _, b in already.values()}:
+                if prior_backend != backend:
+                    raise ClickpulseError(
+                        f"database {settings.postgres_db} was migrated for {prior_backend}, now {backend} is selected; "
+                        f"set CLICKPULSE_DB_BACKEND={prior_backend} or migrate a fresh database")
+            pending = []
+            for m in plan(backend):
+                if m.version in already:
+                    _, checksum, _ = already[m.version]
+                    if checksum != m.checksum:
+                        raise ClickpulseError(
+                            f"{m.rel}: changed after it was applied (checksum differs); leave applied migrations "
+                            "as they are and add a new V<NNN> file")
+                    continue
+                pending.append(m)
+            task = progress.add_task("apply migrations", total=len(pending)) if progress and pending else None
+            for m in pending:
+                _apply(conn, m, backend)
+                done.append(m)
+                if task is not None:
+                    progress.advance(task)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_ID,))
+    postgres.grant_roles(settings)
+    return backend, done
+
+
+def _apply(conn, m: Migration, backend: str) -> None:
+    import psycopg
+
+    sql = m.path.read_text()
+    try:
+        with conn.transaction():
+            conn.execute(sql)
+            conn.execute(
+                "insert into clickpulse_schema_migrations (version, name, file, backend, checksum) "
+                "values (%s, %s, %s, %s, %s)", (m.version, m.name, m.path.name, backend, m.checksum))
+    except psycopg.Error as e:
+        raise ClickpulseError(f"{m.rel}:{_error_line(sql, e)}: {_first_line(e)}") from None
+
+
+def _first_line(e) -> str:
+    return (str(e).strip().splitlines() or ["error"])[0]
+
+
+def _error_line(sql: str, e) -> int:
+    """The file line of a PostgreSQL error position (1-based character offset)."""
+    pos = getattr(getattr(e, "diag", None), "statement_position", None)
+    if not pos:
+        return 1
+    return sql[: int(pos)].count("\n") + 1
+
+
+def status(settings: Settings) -> tuple[str, list[tuple[Migration, str | None]]]:
+    """Each migration of the current backend and when it was applied (None: pending)."""
+    from ..stack import postgres
+
+    with postgres.connect(settings, "admin", autocommit=True) as conn:
+        backend = detect_backend(conn, settings)
+        _ensure_table(conn)
+        when = dict(conn.execute("select version, applied_at::text from clickpulse_schema_migrations").fetchall())
+    return backend, [(m, when.get(m.version)) for m in plan(backend)]
