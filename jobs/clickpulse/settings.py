@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     collector_geoip_db: str | None = _env("COLLECTOR_GEOIP_DB", default=None)
     collector_max_body_bytes: int = _env("COLLECTOR_MAX_BODY_BYTES", default=1_000_000)
     collector_max_batch: int = _env("COLLECTOR_MAX_BATCH", default=500)
+    # How long a request waits for Kafka's acknowledgement before answering 503.
+    collector_kafka_timeout_ms: int = _env("COLLECTOR_KAFKA_TIMEOUT_MS", default=5000)
+    # Behind a reverse proxy the client's address is in X-Forwarded-For; never trust it
+    # when clients connect directly, or anyone could pick their GeoIP country.
+    collector_trust_forwarded_for: bool = _env("COLLECTOR_TRUST_FORWARDED_FOR", default=False)
+    # The demo shop at /demo (and its pages /, /pricing, /products/...) next to the collector.
+    collector_demo: bool = _env("COLLECTOR_DEMO", default=True)
 
     # --- derived -------------------------------------------------------------------------
     @property

@@ -1,0 +1,53 @@
+"""Kafka producer settings shared by the collector and the generator, and the dead-letter
+record format (the pipeline's, connectors/dead_letter_sink.sql, plus where it came from)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from ..settings import Settings
+
+# A dead letter keeps enough of the payload to debug it without risking Kafka's 1 MB
+# message limit on a hostile body.
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+
+
+def producer_config(settings: Settings, client_id: str, **overrides: Any) -> dict:
+    """acks=all plus idempotence: an acknowledged record is on every in-sync replica and a
+    retry never writes it twice. murmur2 is the Java clients' partitioner, so a user's
+    events land in the same partition whichever client wrote them."""
+    conf = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "compression.type": "lz4",
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def iso_ms(epoch_ms: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def dead_letter(payload: str, reason: str, site_id: Any, received_at_ms: int, source: str) -> bytes:
+    """One dead-letter record, shaped like the pipeline's so one consumer reads both."""
+    if len(payload) > MAX_DEAD_LETTER_PAYLOAD:
+        payload = payload[:MAX_DEAD_LETTER_PAYLOAD]
+        reason += f" (payload cut to {MAX_DEAD_LETTER_PAYLOAD} characters)"
+    return orjson.dumps({
+        "payload": payload,
+        "reason": reason,
+        "site_id": site_id if isinstance(site_id, str) else None,
+        "kafka_ts": iso_ms(received_at_ms),
+        "kafka_partition": None,
+        "kafka_offset": None,
+        "source": source,
+    })

@@ -1,0 +1,300 @@
+"""The event contract as the collector applies it: `schema/event.v1.json`, with the three
+rules JSON Schema cannot state, and reasons worded like the pipeline's (EventContract.java),
+so that a dead letter says the same thing whichever side rejected the event.
+
+Why jsonschema needs three adjustments to agree with the pipeline (Jackson on the JVM):
+- lengths: Java counts UTF-16 code units, JSON Schema counts code points;
+- integers: JSON Schema calls 1.0 an integer, Jackson does not;
+- patterns: Python's `$` also matches before a final newline, ECMA-262's (the dialect
+  JSON Schema specifies) does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from ..errors import ClickpulseError
+from ..paths import SCHEMA_DIR
+
+# Schema files by contract version. An event of a newer version than any listed here is
+# checked against the newest one: the pipeline applies the v1 rules to every version.
+SCHEMA_FILES = {1: "event.v1.json"}
+
+# The order in which EventContract.java checks the fields: the first failing one is the reason.
+FIELD_ORDER = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer",
+               "country", "device", "plan", "properties", "schema_version"]
+OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan")
+MAX_FUTURE_MS = 24 * 3600 * 1000
+# orjson cannot serialize deeper than 254 levels, and no analytics property needs 32.
+MAX_DEPTH = 32
+_KEYWORD_ORDER = {"required": 0, "type": 1, "minLength": 2, "maxLength": 3, "minimum": 4, "maximum": 4,
+                  "pattern": 5, "future": 6}
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; `reason` is what goes to the dead-letter topic."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def utf16_len(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode("utf-16-le", "surrogatepass")) // 2
+
+
+@lru_cache(maxsize=64)
+def _ecma(pattern: str) -> re.Pattern:
+    """Compile a JSON Schema pattern with ECMA-262's `$` (end of input only)."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        elif c == "$" and not in_class:
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _max_length(validator, limit, instance, schema):
+    if validator.is_type(instance, "string") and utf16_len(instance) > limit:
+        yield ValidationError(f"longer than {limit}")
+
+
+def _min_length(validator, limit, instance, schema):
+    if validator.is_type(instance, "string") and utf16_len(instance) < limit:
+        yield ValidationError(f"shorter than {limit}")
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern}")
+
+
+_type_checker = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
+)
+ContractValidator = validators.extend(
+    Draft202012Validator,
+    {"maxLength": _max_length, "minLength": _min_length, "pattern": _pattern},
+    type_checker=_type_checker,
+)
+
+_PATTERN_REASONS = {
+    "event_type": "only letters, digits and _ . : - allowed",
+    "country": "expected ISO 3166-1 alpha-2",
+    "device": "expected desktop, mobile or tablet",
+}
+_TYPE_REASONS = {
+    "ts": "expected integer epoch milliseconds",
+    "properties": "expected object",
+    "schema_version": "expected integer >= 1",
+}
+
+
+def _reason(field: str, keyword: str, value: Any, limit: Any) -> str:
+    if keyword == "required" or (keyword == "type" and value is None):
+        what = "missing"
+    elif keyword == "type":
+        what = _TYPE_REASONS.get(field, "expected string")
+    elif keyword == "minLength":
+        what = "empty"
+    elif keyword == "maxLength":
+        what = f"longer than {limit}"
+    elif keyword in ("minimum", "maximum"):
+        what = "out of range" if field == "ts" else "expected integer >= 1"
+    elif keyword == "pattern":
+        what = _PATTERN_REASONS.get(field, "invalid")
+    elif keyword == "future":
+        what = "more than 24 h after arrival"
+    else:
+        what = f"violates {keyword}"
+    return f"{field}: {what}"
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` (iterative: hostile input must not recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, list):
+            children = v
+        else:
+            continue
+        if d > limit:
+            return True
+        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+# Keywords that only annotate; every other keyword must be one the compiled checker applies.
+_ANNOTATIONS = {"$schema", "$id", "title", "description", "default", "examples", "$comment"}
+_FIELD_KEYWORDS = {"type", "minLength", "maxLength", "minimum", "maximum", "pattern"}
+_TYPES = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _compile_field(name: str, spec: dict):
+    """One field's rules as a function returning (keyword, limit) of the first broken rule.
+
+    jsonschema takes ~100 µs per event; this takes a few, and tests/ingest/test_contract.py
+    checks that both give the same verdict on generated events."""
+    unknown = set(spec) - _FIELD_KEYWORDS - _ANNOTATIONS
+    if unknown:
+        raise ClickpulseError(f"schema field {name!r} uses {', '.join(sorted(unknown))}, which "
+                              "jobs/clickpulse/ingest/schema.py does not apply: add it there")
+    types = spec.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    checks = [_TYPES[t] for t in types]
+    nullable = "null" in types
+    min_len, max_len = spec.get("minLength"), spec.get("maxLength")
+    minimum, maximum = spec.get("minimum"), spec.get("maximum")
+    pattern = _ecma(spec["pattern"]) if "pattern" in spec else None
+
+    def check(v):
+        if v is None and nullable:
+            return None
+        if checks and not any(c(v) for c in checks):
+            return "type", None
+        if isinstance(v, str):
+            n = utf16_len(v) if (min_len is not None or max_len is not None) else 0
+            if min_len is not None and n < min_len:
+                return "minLength", min_len
+            if max_len is not None and n > max_len:
+                return "maxLength", max_len
+            if pattern is not None and not pattern.search(v):
+                return "pattern", spec["pattern"]
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if minimum is not None and v < minimum:
+                return "minimum", minimum
+            if maximum is not None and v > maximum:
+                return "maximum", maximum
+        return None
+
+    return check
+
+
+class EventSchema:
+    """Validates and normalises events against the versioned schema files."""
+
+    def __init__(self, schema_dir: Path = SCHEMA_DIR):
+        self.reference: dict[int, Any] = {}
+        self.compiled: dict[int, list] = {}
+        for version, name in SCHEMA_FILES.items():
+            path = schema_dir / name
+            try:
+                schema = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise ClickpulseError(f"cannot read the event schema {path}: {e}") from e
+            ContractValidator.check_schema(schema)
+            self.reference[version] = ContractValidator(schema)
+            self.compiled[version] = self._compile(schema, path)
+        self.newest = max(self.compiled)
+
+    @staticmethod
+    def _compile(schema: dict, path: Path) -> list:
+        unknown = set(schema) - {"type", "required", "properties", "additionalProperties"} - _ANNOTATIONS
+        if schema.get("type") != "object" or schema.get("additionalProperties", True) is not True or unknown:
+            raise ClickpulseError(f"{path}: only a flat object schema with type, required and properties is "
+                                  "supported by jobs/clickpulse/ingest/schema.py")
+        props = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        names = [f for f in FIELD_ORDER if f in props or f in required]
+        names += [f for f in props if f not in names]
+        return [(f, f in required, _compile_field(f, props.get(f, {}))) for f in names]
+
+    def _version(self, event: dict) -> int:
+        v = event.get("schema_version")
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v if v in self.compiled else (self.newest if v > self.newest else 1)
+        return 1
+
+    def reason(self, event: Any, received_at_ms: int | None = None) -> str | None:
+        """The first rule `event` breaks, worded like the pipeline, or None if it is valid."""
+        if not isinstance(event, dict):
+            return "not a JSON object"
+        for field, required, check in self.compiled[self._version(event)]:
+            value = event.get(field)
+            if field not in event:
+                if required:
+                    return _reason(field, "required", None, None)
+                continue
+            broken = check(value)
+            if broken:
+                return _reason(field, broken[0], value, broken[1])
+            if field == "ts" and received_at_ms is not None and value > received_at_ms + MAX_FUTURE_MS:
+                return _reason("ts", "future", value, None)
+        props = event.get("properties")
+        if props is not None and depth_exceeds(props, MAX_DEPTH - 1):
+            return f"properties: nested deeper than {MAX_DEPTH} levels"
+        return None
+
+    def reference_reason(self, event: Any, received_at_ms: int | None = None) -> str | None:
+        """Like `reason`, but through jsonschema itself (slow): the yardstick for tests."""
+        if not isinstance(event, dict):
+            return "not a JSON object"
+        validator = self.reference[self._version(event)]
+        problems: list[tuple[int, int, str]] = []
+        for err in validator.iter_errors(event):
+            if err.validator == "required":
+                for field in err.validator_value:
+                    if field not in event:
+                        problems.append((FIELD_ORDER.index(field), 0, _reason(field, "required", None, None)))
+                continue
+            if not err.path:
+                return "not a JSON object"
+            field = str(err.path[0])
+            order = FIELD_ORDER.index(field) if field in FIELD_ORDER else len(FIELD_ORDER)
+            problems.append((order, _KEYWORD_ORDER.get(err.validator, 9),
+                             _reason(field, err.validator, err.instance, err.validator_value)))
+        ts = event.get("ts")
+        if (received_at_ms is not None and isinstance(ts, int) and not isinstance(ts, bool)
+                and 0 <= ts <= 32503680000000 and ts > received_at_ms + MAX_FUTURE_MS):
+            problems.append((FIELD_ORDER.index("ts"), _KEYWORD_ORDER["future"], _reason("ts", "future", ts, None)))
+        if problems:
+            return min(problems)[2]
+        props = event.get("properties")
+        if props is not None and depth_exceeds(props, MAX_DEPTH - 1):
+            return f"properties: nested deeper than {MAX_DEPTH} levels"
+        return None
+
+    def normalize(self, event: Any, received_at_ms: int | None = None) -> dict:
+        """A valid event as the pipeline will read it (country upper case, device lower
+        case, empty or null optional fields removed); raises InvalidEvent otherwise."""
+        reason = self.reason(event, received_at_ms)
+        if reason:
+            raise InvalidEvent(reason)
+        out = dict(event)
+        for field in (*OPTIONAL_STRINGS, "properties", "schema_version"):
+            if out.get(field, 0) in (None, ""):
+                del out[field]
+        if "country" in out:
+            out["country"] = out["country"].upper()
+        if "device" in out:
+            out["device"] = out["device"].lower()
+        return out
+
+
+@lru_cache(maxsize=1)
+def default_schema() -> EventSchema:
+    return EventSchema()
