@@ -35,12 +35,19 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = _env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
     events_topic: str = _env("CLICKPULSE_EVENTS_TOPIC", default="clickpulse.events")
     dead_letter_topic: str = _env("CLICKPULSE_DEAD_LETTER_TOPIC", default="clickpulse.events.dlq")
+    # Clock ticks from `clickpulse ticker`, read by the job with the events topic, so that
+    # event time keeps moving (and the last windows close) when no events arrive.
+    # Empty: the job reads only the events topic.
+    ticks_topic: str = _env("CLICKPULSE_TICKS_TOPIC", default="clickpulse.ticks")
     events_partitions: int = _env("CLICKPULSE_EVENTS_PARTITIONS", default=6)
 
     # --- Flink -------------------------------------------------------------------------
     flink_rest_url: str = _env("FLINK_REST_URL", default="http://127.0.0.1:8081")
     watermark_delay_ms: int = _env("CLICKPULSE_WATERMARK_DELAY_MS", default=5000)
     idle_timeout_ms: int = _env("CLICKPULSE_IDLE_TIMEOUT_MS", default=10000)
+    # Events stamped further ahead of the wall clock than this are invalid: one bad
+    # client clock must not move event time for everybody.
+    max_future_ms: int = _env("CLICKPULSE_MAX_FUTURE_MS", default=86_400_000)
     checkpoint_interval_ms: int = _env("CLICKPULSE_CHECKPOINT_INTERVAL_MS", default=10000)
     dedup_ttl_ms: int = _env("CLICKPULSE_DEDUP_TTL_MS", default=3_600_000)
     job_parallelism: int = _env("CLICKPULSE_PARALLELISM", default=2)
@@ -108,7 +115,8 @@ class Settings(BaseSettings):
         # reWriteBatchedInserts turns the sink's batches into multi-row INSERTs (2-3x faster).
         return (
             f"jdbc:postgresql://{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
-            "?reWriteBatchedInserts=true"
+            # stringtype=unspecified lets PostgreSQL cast the sink's strings to jsonb.
+            "?reWriteBatchedInserts=true&stringtype=unspecified"
         )
 
     def dsn(self, role: str = "reader", db: str | None = None) -> str:
@@ -136,6 +144,14 @@ class Settings(BaseSettings):
 
 class SettingsError(RuntimeError):
     pass
+
+
+def field_for_env(var: str) -> str | None:
+    """The settings field read from environment variable `var`."""
+    for name, f in Settings.model_fields.items():
+        if f.validation_alias and var in f.validation_alias.choices:
+            return name
+    return None
 
 
 def env_var(field: str) -> str:

@@ -1,0 +1,65 @@
+package dev.clickpulse.flink;
+
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** The columns the clickpulse-event format can produce, by name. */
+enum EventColumn {
+    EVENT_ID("event_id", LogicalTypeRoot.VARCHAR),
+    EVENT_TYPE("event_type", LogicalTypeRoot.VARCHAR),
+    SITE_ID("site_id", LogicalTypeRoot.VARCHAR),
+    USER_ID("user_id", LogicalTypeRoot.VARCHAR),
+    SESSION_ID("session_id", LogicalTypeRoot.VARCHAR),
+    TS("ts", LogicalTypeRoot.BIGINT),
+    PAGE("page", LogicalTypeRoot.VARCHAR),
+    REFERRER("referrer", LogicalTypeRoot.VARCHAR),
+    COUNTRY("country", LogicalTypeRoot.VARCHAR),
+    DEVICE("device", LogicalTypeRoot.VARCHAR),
+    PLAN("plan", LogicalTypeRoot.VARCHAR),
+    PROPERTIES("properties", LogicalTypeRoot.VARCHAR),
+    SCHEMA_VERSION("schema_version", LogicalTypeRoot.INTEGER),
+    /** The reason a record is not a valid event, NULL for events and ticks. */
+    ERROR("error", LogicalTypeRoot.VARCHAR),
+    /** The raw record, kept only for invalid ones (it goes to the dead-letter topic). */
+    PAYLOAD("payload", LogicalTypeRoot.VARCHAR),
+    /** A clock tick from `clickpulse ticker`: moves event time while no events arrive. */
+    TICK("tick", LogicalTypeRoot.BOOLEAN),
+    KAFKA_TS_MS("kafka_ts_ms", LogicalTypeRoot.BIGINT, true),
+    KAFKA_PARTITION("kafka_partition", LogicalTypeRoot.INTEGER, true),
+    KAFKA_OFFSET("kafka_offset", LogicalTypeRoot.BIGINT, true);
+
+    final String column;
+    final LogicalTypeRoot type;
+    final boolean envelopeOnly;
+
+    EventColumn(String column, LogicalTypeRoot type) {
+        this(column, type, false);
+    }
+
+    EventColumn(String column, LogicalTypeRoot type, boolean envelopeOnly) {
+        this.column = column;
+        this.type = type;
+        this.envelopeOnly = envelopeOnly;
+    }
+
+    static EventColumn byName(String name) {
+        for (EventColumn c : values()) {
+            if (c.column.equals(name)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    static String names(boolean envelope) {
+        List<String> out = new ArrayList<>();
+        for (EventColumn c : values()) {
+            if (envelope || !c.envelopeOnly) {
+                out.add(c.column);
+            }
+        }
+        return String.join(", ", out);
+    }
+}

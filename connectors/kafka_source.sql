@@ -1,0 +1,39 @@
+-- The events topic (and the ticker's clock topic) as Flink reads it. The clickpulse-event
+-- format (connectors/event-parser) parses and validates each record once, before the
+-- watermark: a malformed record arrives with `error` set and ts = 0, so it can neither
+-- fail the job (a NULL rowtime would) nor move event time. Placeholders are filled from
+-- the settings by the runner; no secret is written here.
+CREATE TABLE raw_events (
+  event_id STRING,
+  event_type STRING,
+  site_id STRING,
+  user_id STRING,
+  session_id STRING,
+  ts BIGINT,
+  page STRING,
+  referrer STRING,
+  country STRING,
+  device STRING,
+  plan STRING,
+  properties STRING,
+  schema_version INT,
+  error STRING,
+  payload STRING,
+  tick BOOLEAN,
+  kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  kafka_partition INT METADATA FROM 'partition' VIRTUAL,
+  kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  proc_time AS PROCTIME(),
+  event_time AS TO_TIMESTAMP_LTZ(ts, 3),
+  WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay}' DAY TO SECOND(3)
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${topics}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap_servers}',
+  'properties.group.id' = '${group_id}',
+  -- a new group starts at the beginning of the topic; a restart continues where it stopped
+  'scan.startup.mode' = 'group-offsets',
+  'properties.auto.offset.reset' = 'earliest',
+  'format' = 'clickpulse-event',
+  'clickpulse-event.max-future-ms' = '${max_future_ms}'
+)

@@ -1,0 +1,216 @@
+"""Assemble the metric suite of the events topic into one Flink statement set.
+
+The same views and metric SELECTs run on two kinds of source (flink-playgrounds'
+SpendReport.report() style): the Kafka topic in the deployed job, and a file of recorded
+Kafka records in tests, so a metric's numbers can be checked without Kafka or a cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from urllib.parse import urlparse
+
+from ..errors import ClickpulseError
+from ..jars import connector_jars
+from ..paths import CONNECTORS_DIR
+from ..settings import Settings
+from .jars import event_parser_jar
+from .metric import Metric
+
+JOB_NAME = "clickpulse-events"
+
+
+def _template(name: str, **values) -> str:
+    path = CONNECTORS_DIR / name
+    try:
+        return Template(path.read_text()).substitute(**{k: str(v) for k, v in values.items()})
+    except KeyError as e:
+        raise ClickpulseError(f"{path}: placeholder ${{{e.args[0]}}} has no value") from None
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a file of statements on `;` at line ends (the views never contain one inside)."""
+    out, cur = [], []
+    for line in sql.splitlines():
+        cur.append(line)
+        if line.rstrip().endswith(";"):
+            out.append("\n".join(cur).rstrip().rstrip(";"))
+            cur = []
+    out.append("\n".join(cur))
+    code = lambda s: [l for l in s.splitlines() if l.strip() and not l.strip().startswith("--")]  # noqa: E731
+    return [s for s in out if code(s)]
+
+
+def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None = None,
+                     parallelism: int | None = None, savepoint: str | None = None,
+                     allow_non_restored_state: bool = False, job_name: str = JOB_NAME,
+                     per_record_watermarks: bool = False):
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    conf = t_env.get_config()
+    # The event format and the connectors travel with the job, so any Flink 2.0 session
+    # cluster can run it without jars installed in its lib/.
+    jars = [event_parser_jar(), *connector_jars()]
+    conf.set("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars))
+    conf.set("pipeline.name", job_name)
+    conf.set("table.local-time-zone", "UTC")
+    conf.set("table.exec.source.idle-timeout", f"{settings.idle_timeout_ms} ms")
+    # Bounds the deduplication interval; the per-minute counts and the session and funnel
+    # aggregates that must outlive it carry STATE_TTL hints in their files.
+    conf.set("table.exec.state.ttl", f"{settings.dedup_ttl_ms} ms")
+    conf.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_ms} ms")
+    conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+    conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set("parallelism.default", str(parallelism or settings.job_parallelism))
+    if per_record_watermarks:
+        # Tests: a watermark after every record makes "late" exact and repeatable; the
+        # deployed job emits them every 200 ms, which is much cheaper.
+        conf.set("pipeline.auto-watermark-interval", "0 ms")
+    if remote:
+        u = urlparse(rest_url or settings.flink_rest_url)
+        conf.set("execution.target", "remote")
+        conf.set("rest.address", u.hostname or "127.0.0.1")
+        conf.set("rest.port", str(u.port or (443 if u.scheme == "https" else 8081)))
+        if u.scheme == "https":
+            conf.set("security.ssl.rest.enabled", "true")
+    if savepoint:
+        conf.set("execution.state-recovery.path", savepoint)
+        if allow_non_restored_state:
+            conf.set("execution.state-recovery.ignore-unclaimed-state", "true")
+    return t_env
+
+
+def interval_literal(ms: int) -> str:
+    """'d hh:mm:ss.fff' for a DAY TO SECOND(3) literal (Flink SQL has no MILLISECOND unit)."""
+    d, rem = divmod(ms, 86_400_000)
+    h, rem = divmod(rem, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    sec, milli = divmod(rem, 1000)
+    return f"{d} {h:02d}:{m:02d}:{sec:02d}.{milli:03d}"
+
+
+def create_kafka_source(t_env, settings: Settings, group_id: str = JOB_NAME) -> None:
+    topics = settings.events_topic + (f";{settings.ticks_topic}" if settings.ticks_topic else "")
+    t_env.execute_sql(_template(
+        "kafka_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), topics=topics,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id,
+        max_future_ms=settings.max_future_ms))
+
+
+def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
+    t_env.execute_sql(_template(
+        "recorded_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), path=path,
+        max_future_ms=settings.max_future_ms))
+
+
+def create_views(t_env) -> None:
+    path = CONNECTORS_DIR / "pipeline_views.sql"
+    for stmt in _statements(path.read_text()):
+        try:
+            t_env.execute_sql(stmt)
+        except Exception as e:  # noqa: BLE001 - the planner's message, with the file
+            raise ClickpulseError(f"{path}: {_planner_message(str(e))}") from None
+
+
+def enabled(metrics: list[Metric], settings: Settings) -> list[Metric]:
+    """Drop the metrics whose `-- switch:` setting is false."""
+    from ..settings import field_for_env
+
+    out = []
+    for m in metrics:
+        if m.switch:
+            field = field_for_env(m.switch)
+            if field is None:
+                raise ClickpulseError(f"{m.rel}:1: switch {m.switch} is not a setting (see .env.example)")
+            if not getattr(settings, field):
+                continue
+        out.append(m)
+    return out
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+
+
+def resolved_columns(t_env, metric: Metric) -> list[Column]:
+    try:
+        schema = t_env.sql_query(metric.sql)._j_table.getResolvedSchema()
+    except Exception as e:  # noqa: BLE001 - the planner's message, mapped to file:line
+        raise ClickpulseError(planner_error(metric, e)) from None
+    cols = []
+    for c in schema.getColumns():
+        t = str(c.getDataType().toString())
+        t = t.replace(" NOT NULL", "").replace(" *ROWTIME*", "").replace(" *PROCTIME*", "")
+        cols.append(Column(str(c.getName()), t))
+    names = {c.name for c in cols}
+    missing = [k for k in metric.key if k not in names]
+    if missing:
+        raise ClickpulseError(f"{metric.rel}:1: key column(s) {', '.join(missing)} are not in the SELECT's columns")
+    return cols
+
+
+_POS = re.compile(r"line (\d+), column (\d+)")
+_MARKERS = ("org.apache.flink.table.api.ValidationException: ", "org.apache.flink.table.api.SqlParserException: ",
+            "org.apache.calcite.runtime.CalciteContextException: ", "SqlValidatorException: ",
+            "org.apache.flink.sql.parser.impl.ParseException: ", "org.apache.flink.table.api.TableException: ")
+
+
+def _planner_message(text: str) -> str:
+    msg = text
+    for marker in _MARKERS:
+        if marker in msg:
+            msg = msg.rsplit(marker, 1)[1]
+    msg = msg.strip().splitlines()[0] if msg.strip() else text
+    msg = re.sub(r"From line \d+, column \d+ to line \d+, column \d+: ", "", msg)
+    return msg.strip()
+
+
+def planner_error(metric: Metric, exc: Exception) -> str:
+    """`file:line: message` from a planner exception (its line numbers match the file's,
+    because the header lines are blanked, not removed)."""
+    text = str(exc)
+    m = _POS.search(text)
+    line = int(m.group(1)) if m else 1
+    msg = _planner_message(text).replace("SQL parse failed. ", "")
+    msg = re.sub(r"\s*at line \d+, column (\d+)\.?", r" (column \1)", msg).strip(" :.,")
+    return f"{metric.rel}:{line}: {msg}"
+
+
+def create_jdbc_sink(t_env, settings: Settings, metric: Metric, columns: list[Column]) -> str:
+    settings.require("postgres_writer_password")
+    lines = [f"  `{c.name}` {c.type}{' NOT NULL' if c.name in metric.key else ''}" for c in columns]
+    sink = f"{metric.name}__sink"
+    t_env.execute_sql(_template(
+        "jdbc_sink.sql", sink=sink, columns=",\n".join(lines), key=", ".join(f"`{k}`" for k in metric.key),
+        jdbc_url=settings.jdbc_url(), table=metric.table, username=settings.postgres_writer_user,
+        password=settings.postgres_writer_password, flush_rows=settings.jdbc_flush_rows,
+        flush_interval_ms=settings.jdbc_flush_interval_ms,
+    ))
+    return sink
+
+
+def create_dead_letter_sink(t_env, settings: Settings) -> None:
+    t_env.execute_sql(_template("dead_letter_sink.sql", dead_letter_topic=settings.dead_letter_topic,
+                                kafka_bootstrap_servers=settings.kafka_bootstrap_servers))
+
+
+def build_statement_set(t_env, settings: Settings, metrics: list[Metric], dead_letters: bool = True):
+    """One INSERT per metric (and the dead-letter copy) in one statement set: the planner
+    shares the source and the parsed views between them, so Kafka is read once."""
+    stmt_set = t_env.create_statement_set()
+    for m in metrics:
+        cols = resolved_columns(t_env, m)
+        sink = create_jdbc_sink(t_env, settings, m, cols)
+        stmt_set.add_insert_sql(f"INSERT INTO `{sink}` SELECT {', '.join(f'`{c.name}`' for c in cols)} FROM ({m.sql})")
+    if dead_letters:
+        create_dead_letter_sink(t_env, settings)
+        stmt_set.add_insert_sql(
+            "INSERT INTO dead_letters SELECT payload, reason, site_id, kafka_ts, kafka_partition, kafka_offset, "
+            "'flink' FROM invalid_events_stream")
+    return stmt_set

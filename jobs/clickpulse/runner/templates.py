@@ -1,0 +1,24 @@
+"""Metric files that are templates: Jinja blocks rendered with the funnel definitions of
+sql/funnels.yaml (funnel_conversions.sql). Plain files are used as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ClickpulseError
+
+
+def render_template(path: Path, text: str) -> str:
+    if "{%" not in text and "{{" not in text:
+        return text
+    import jinja2
+
+    from .funnels import load_funnels
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.from_string(text).render(funnels=load_funnels())
+    except jinja2.TemplateSyntaxError as e:
+        raise ClickpulseError(f"{path}:{e.lineno}: {e.message}") from None
+    except jinja2.TemplateError as e:
+        raise ClickpulseError(f"{path}:1: {e}") from None

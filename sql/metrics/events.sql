@@ -1,0 +1,21 @@
+-- events: the raw, validated, deduplicated, on-time events, for analysts' ad-hoc SQL.
+-- grain: one row per event
+-- window: none (set CLICKPULSE_RAW_EVENTS=false to stop writing raw events)
+-- watermark: late events are not written here (they are counted in late_events)
+-- switch: CLICKPULSE_RAW_EVENTS
+-- key: event_time, event_id
+SELECT
+  event_time,
+  event_id,
+  event_type,
+  site_id,
+  user_id,
+  session_id,
+  page,
+  referrer,
+  country,
+  device,
+  plan,
+  properties,
+  schema_version
+FROM events_clean
