@@ -2,6 +2,11 @@
 -- of the Flink JDBC sinks: a job restarted from a checkpoint rewrites the same rows, so
 -- nothing is counted twice. Segment columns are never NULL ('unknown' when the event had
 -- no value; 'all' on rolled-up rows of GROUPING SETS metrics). Times are UTC.
+--
+-- clickpulse_timeseries(table, time column, retention, chunk interval) (V001): hypertable,
+-- compression after 7 days and a retention policy on TimescaleDB; on plain PostgreSQL the
+-- retention is applied by `clickpulse db prune`. Raw and minute-level tables keep 90 days;
+-- hourly and daily tables keep everything (bigger chunks: few rows per day).
 
 CREATE TABLE events_per_minute (
   window_start timestamptz NOT NULL,
@@ -51,7 +56,7 @@ CREATE TABLE active_users_daily (
   PRIMARY KEY (day, site_id, country, device, plan)
 );
 CREATE INDEX active_users_daily_site ON active_users_daily (site_id, day DESC);
-SELECT clickpulse_timeseries('active_users_daily', 'day');
+SELECT clickpulse_timeseries('active_users_daily', 'day', chunk_interval => INTERVAL '30 days');
 
 CREATE TABLE top_pages_1m (
   window_start timestamptz NOT NULL,
@@ -77,7 +82,7 @@ CREATE TABLE top_pages_1h (
   PRIMARY KEY (window_start, site_id, page)
 );
 CREATE INDEX top_pages_1h_site ON top_pages_1h (site_id, window_start DESC);
-SELECT clickpulse_timeseries('top_pages_1h', 'window_start');
+SELECT clickpulse_timeseries('top_pages_1h', 'window_start', chunk_interval => INTERVAL '7 days');
 
 CREATE TABLE sessions_1h (
   hour_start        timestamptz NOT NULL,
@@ -92,7 +97,7 @@ CREATE TABLE sessions_1h (
   PRIMARY KEY (hour_start, site_id)
 );
 CREATE INDEX sessions_1h_site ON sessions_1h (site_id, hour_start DESC);
-SELECT clickpulse_timeseries('sessions_1h', 'hour_start');
+SELECT clickpulse_timeseries('sessions_1h', 'hour_start', chunk_interval => INTERVAL '7 days');
 
 CREATE TABLE funnel_conversions (
   hour_start timestamptz NOT NULL,
@@ -104,7 +109,7 @@ CREATE TABLE funnel_conversions (
   PRIMARY KEY (hour_start, site_id, funnel, step)
 );
 CREATE INDEX funnel_conversions_site ON funnel_conversions (site_id, hour_start DESC);
-SELECT clickpulse_timeseries('funnel_conversions', 'hour_start');
+SELECT clickpulse_timeseries('funnel_conversions', 'hour_start', chunk_interval => INTERVAL '7 days');
 
 -- The raw, validated, deduplicated events for analysts' ad-hoc SQL (CLICKPULSE_RAW_EVENTS).
 CREATE TABLE events (
@@ -134,7 +139,7 @@ CREATE TABLE late_events (
   events  bigint NOT NULL,
   PRIMARY KEY (minute, site_id)
 );
-SELECT clickpulse_timeseries('late_events', 'minute', INTERVAL '90 days');
+SELECT clickpulse_timeseries('late_events', 'minute', INTERVAL '90 days', INTERVAL '7 days');
 
 CREATE TABLE invalid_events (
   minute  timestamptz NOT NULL,
@@ -143,4 +148,4 @@ CREATE TABLE invalid_events (
   events  bigint NOT NULL,
   PRIMARY KEY (minute, site_id, reason)
 );
-SELECT clickpulse_timeseries('invalid_events', 'minute', INTERVAL '90 days');
+SELECT clickpulse_timeseries('invalid_events', 'minute', INTERVAL '90 days', INTERVAL '7 days');

@@ -1,7 +1,14 @@
 -- Rollups of the additive minute metrics as continuous aggregates, with real-time
--- aggregation on so the newest hour is always included. Same names and columns as the
--- plain-PostgreSQL views (V003__rollups.postgres.sql). Only sums: distinct counts are
--- never added up across windows.
+-- aggregation on (materialized_only = false) so buckets not materialized yet are computed
+-- from the source at query time. Same names and columns as the plain-PostgreSQL views
+-- (V003__rollups.postgres.sql). Only sums: distinct counts are never added up across
+-- windows. time_bucket() buckets are UTC hours and days.
+--
+-- Refresh policies re-materialize the last 3 days (hourly) / 7 days (daily), which covers
+-- late upserts (a Flink job restarted from a checkpoint rewrites the same rows). Rows
+-- rewritten further back (a backfill) need CALL refresh_continuous_aggregate(...). The
+-- rollups keep buckets whose source chunks the 90-day retention has dropped.
+-- events_per_day is a continuous aggregate on events_per_hour (hierarchical).
 CREATE MATERIALIZED VIEW events_per_hour WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 hour', window_start) AS bucket, site_id, event_type, country, device, plan,
        sum(events)::bigint AS events

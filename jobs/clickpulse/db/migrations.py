@@ -83,6 +83,15 @@ def detect_backend(conn, settings: Settings) -> str:
     return wanted
 
 
+def _check_preloaded(conn) -> None:
+    libs = conn.execute("select current_setting('shared_preload_libraries')").fetchone()[0]
+    if "timescaledb" not in [x.strip().strip('"') for x in libs.split(",")]:
+        raise ClickpulseError(
+            "the timescaledb extension is installed but this server does not preload it "
+            f"(shared_preload_libraries = {libs!r}): restart it (`clickpulse stack stop postgres && "
+            "clickpulse stack up --only postgres` adds it to the local cluster), or set CLICKPULSE_DB_BACKEND=postgres")
+
+
 def _ensure_table(conn) -> None:
     conn.execute("""
         create table if not exists clickpulse_schema_migrations (
@@ -101,9 +110,9 @@ def applied(conn) -> dict[int, tuple[str, str, str]]:
     return {v: (f, c, b) for v, f, c, b in rows}
 
 
-def migrate(settings: Settings, progress=None) -> tuple[str, list[Migration]]:
-    """Create roles and databases if needed, then apply pending migrations.
-    Returns the backend and the migrations applied now."""
+def migrate(settings: Settings, progress=None, directory: Path | None = None) -> tuple[str, list[Migration]]:
+    """Create roles and databases if needed, then apply pending migrations (from
+    `directory`, default sql/migrations/). Returns the backend and the migrations applied now."""
     import psycopg
 
     from ..stack import postgres
@@ -122,6 +131,8 @@ def migrate(settings: Settings, progress=None) -> tuple[str, list[Migration]]:
         conn.execute("select pg_advisory_lock(%s)", (LOCK_ID,))
         try:
             backend = detect_backend(conn, settings)
+            if backend == "timescale":
+                _check_preloaded(conn)
             already = applied(conn)
             for prior_backend in {b for _, _, b in already.values()}:
                 if prior_backend != backend:
@@ -129,7 +140,7 @@ def migrate(settings: Settings, progress=None) -> tuple[str, list[Migration]]:
                         f"database {settings.postgres_db} was migrated for {prior_backend}, now {backend} is selected; "
                         f"set CLICKPULSE_DB_BACKEND={prior_backend} or migrate a fresh database")
             pending = []
-            for m in plan(backend):
+            for m in plan(backend, directory):
                 if m.version in already:
                     _, checksum, _ = already[m.version]
                     if checksum != m.checksum:
@@ -161,19 +172,126 @@ def _apply(conn, m: Migration, backend: str) -> None:
                 "insert into clickpulse_schema_migrations (version, name, file, backend, checksum) "
                 "values (%s, %s, %s, %s, %s)", (m.version, m.name, m.path.name, backend, m.checksum))
     except psycopg.Error as e:
-        raise ClickpulseError(f"{m.rel}:{_error_line(sql, e)}: {_first_line(e)}") from None
+        line, e = _locate_error(conn, sql, e)
+        raise ClickpulseError(f"{m.rel}:{line}: {_first_line(e)}") from None
 
 
 def _first_line(e) -> str:
     return (str(e).strip().splitlines() or ["error"])[0]
 
 
-def _error_line(sql: str, e) -> int:
-    """The file line of a PostgreSQL error position (1-based character offset)."""
+def _locate_error(conn, sql: str, e) -> tuple[int, Exception]:
+    """The file line of a failed migration's error and the error itself.
+
+    PostgreSQL gives a position (in the whole file) for errors found while parsing and
+    analysing a statement; errors raised while running one (an object that exists already,
+    a failing function call) have none. Then the file is replayed statement by statement in
+    a transaction that is rolled back, to find the statement that fails."""
+    line = _position_line(sql, 0, e)
+    if line is not None:
+        return line, e
+    import psycopg
+
+    class _Rollback(Exception):
+        pass
+
+    found: tuple[int, Exception] | None = None
+    try:
+        with conn.transaction():
+            for start, stmt in split_statements(sql):
+                try:
+                    conn.execute(stmt)
+                except psycopg.Error as err:
+                    first = start + _leading_comments(stmt)
+                    found = (_position_line(sql, start, err) or sql[:first].count("\n") + 1, err)
+                    break
+            raise _Rollback
+    except _Rollback:
+        pass
+    except psycopg.Error:
+        pass
+    return found or (1, e)
+
+
+def _position_line(sql: str, offset: int, e) -> int | None:
+    """The file line of a PostgreSQL error position (1-based character offset into the
+    statement that starts at `offset` in the file)."""
     pos = getattr(getattr(e, "diag", None), "statement_position", None)
     if not pos:
-        return 1
-    return sql[: int(pos)].count("\n") + 1
+        return None
+    return sql[: offset + int(pos) - 1].count("\n") + 1
+
+
+def split_statements(sql: str) -> list[tuple[int, str]]:
+    """Split SQL text on top-level semicolons, aware of comments, quoted strings and
+    identifiers and dollar quoting. Returns (start offset, statement text) pairs."""
+    out: list[tuple[int, str]] = []
+    i, start, n = 0, 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif c in "'\"":
+            escapes = c == "'" and i > 0 and sql[i - 1] in "eE" and not (sql[i - 2:i - 1].isalnum() if i > 1 else False)
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                elif sql[i] == c:
+                    if sql.startswith(c * 2, i):
+                        i += 2
+                    else:
+                        i += 1
+                        break
+                else:
+                    i += 1
+        elif c == "$" and (m := _DOLLAR.match(sql, i)) and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            tag = m.group(0)
+            j = sql.find(tag, m.end())
+            i = n if j < 0 else j + len(tag)
+        elif c == ";":
+            if sql[start:i].strip():
+                out.append((start, sql[start:i + 1]))
+            i += 1
+            start = i
+        else:
+            i += 1
+    if _strip_comments(sql[start:]).strip():
+        out.append((start, sql[start:]))
+    return out
+
+
+def _leading_comments(stmt: str) -> int:
+    """Length of the whitespace and comments before a statement's first token."""
+    i = 0
+    while True:
+        j = len(stmt) - len(stmt[i:].lstrip()) if i < len(stmt) else i
+        i = j
+        if stmt.startswith("--", i):
+            k = stmt.find("\n", i)
+            i = len(stmt) if k < 0 else k + 1
+        elif stmt.startswith("/*", i):
+            k = stmt.find("*/", i)
+            i = len(stmt) if k < 0 else k + 2
+        else:
+            return i
+
+
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
+
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", text, flags=re.S)
 
 
 def status(settings: Settings) -> tuple[str, list[tuple[Migration, str | None]]]:

@@ -36,12 +36,14 @@ def prune(settings: Settings, dry_run: bool = False, progress=None) -> list[Prun
             cutoff = sql.SQL("now() - {}::interval").format(sql.Literal(retention))
             old = sql.SQL("{} < {}").format(col, cutoff)
             unit = "rows"
-            if dry_run:
-                n = conn.execute(sql.SQL("select count(*) from {} where {}").format(tbl, old)).fetchone()[0]
-            elif backend == "timescale":
+            if backend == "timescale":
+                # Whole chunks entirely older than the retention, as the retention policy drops them.
                 unit = "chunks"
-                n = len(conn.execute("select drop_chunks(%s::regclass, older_than => %s::interval)",
+                fn = "show_chunks" if dry_run else "drop_chunks"
+                n = len(conn.execute(f"select {fn}(%s::regclass, older_than => %s::interval)",
                                      (table, retention)).fetchall())
+            elif dry_run:
+                n = conn.execute(sql.SQL("select count(*) from {} where {}").format(tbl, old)).fetchone()[0]
             else:
                 n = 0
                 # Small batches keep locks short while Flink keeps upserting recent rows.

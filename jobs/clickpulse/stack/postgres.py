@@ -59,9 +59,33 @@ def _chown(path: Path) -> None:
             os.chown(p, pw.pw_uid, pw.pw_gid)
 
 
+def share_dir() -> Path:
+    """PostgreSQL's share dir (extension control files live in its `extension/`).
+
+    `pg_config --sharedir` of the same installation when it has one; otherwise the
+    layouts PostgreSQL itself resolves relative to its binaries: Debian
+    (<prefix>/lib/postgresql/<major>/bin -> <prefix>/share/postgresql/<major>) and a
+    source build (<prefix>/bin -> <prefix>/share[/postgresql])."""
+    bins = bin_dir()
+    pg_config = bins / "pg_config"
+    if pg_config.exists():
+        res = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            return Path(res.stdout.strip())
+    prefix = bins.parent
+    candidates = [
+        prefix.parent.parent.parent / "share" / "postgresql" / prefix.name,  # Debian layout
+        prefix / "share" / "postgresql",
+        prefix / "share",
+    ]
+    for c in candidates:
+        if (c / "extension").is_dir():
+            return c
+    return candidates[0]
+
+
 def timescaledb_available() -> bool:
-    share = bin_dir().parent.parent.parent.parent / "share" / "postgresql" / bin_dir().parent.name / "extension"
-    return (share / "timescaledb.control").exists()
+    return (share_dir() / "extension" / "timescaledb.control").exists()
 
 
 def _check_traversable(path: Path) -> None:
@@ -110,10 +134,63 @@ def init(settings: Settings) -> None:
         "work_mem = 32MB",
         "logging_collector = off",
     ]
-    if timescaledb_available():
-        conf += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
     with (data_dir() / "postgresql.auto.conf").open("a") as f:
         f.write("\n".join(conf) + "\n")
+
+
+def configure_timescaledb() -> bool:
+    """When the TimescaleDB extension is installed, make the cluster preload it with
+    telemetry off, also for a data dir initialised before the extension was installed.
+
+    Idempotent, for a stopped cluster (takes effect when it starts); returns True when it
+    changed the configuration. Written to postgresql.auto.conf like init() does (that file
+    is read last, so nothing in postgresql.conf overrides it); libraries already preloaded
+    by either file are kept."""
+    if not timescaledb_available() or not (data_dir() / "PG_VERSION").exists():
+        return False
+    auto = data_dir() / "postgresql.auto.conf"
+    lines = auto.read_text().splitlines() if auto.exists() else []
+    libs: list[str] = []
+    for path in (data_dir() / "postgresql.conf", auto):
+        for value in _conf_values(path, "shared_preload_libraries"):
+            libs = [v.strip().strip('"') for v in value.split(",") if v.strip()]
+    want = {
+        "shared_preload_libraries": ",".join(libs if "timescaledb" in libs else [*libs, "timescaledb"]),
+        "timescaledb.telemetry_level": "off",
+    }
+    have = {k: (_conf_values(auto, k) or [None])[-1] for k in want}
+    if have == want:
+        return False
+    kept = [l for l in lines if _conf_key(l) not in want]
+    kept += [f"{k} = '{v}'" for k, v in want.items()]
+    auto.write_text("\n".join(kept) + "\n")  # same inode: owner and mode stay
+    return True
+
+
+def _conf_key(line: str) -> str | None:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    key = line.split("=", 1)[0] if "=" in line else line.split(None, 1)[0]
+    return key.strip().lower()
+
+
+def _conf_values(path: Path, setting: str) -> list[str]:
+    """The values `setting` is given in a postgresql.conf-style file, in file order."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if _conf_key(line) != setting:
+            continue
+        value = line.split("=", 1)[1] if "=" in line else line.strip().split(None, 1)[1]
+        value = value.strip()
+        if value.startswith("'"):
+            value = value[1:value.index("'", 1)] if "'" in value[1:] else value[1:]
+        else:
+            value = value.split("#", 1)[0].strip()
+        out.append(value)
+    return out
 
 
 def start(settings: Settings) -> None:
@@ -121,6 +198,7 @@ def start(settings: Settings) -> None:
         return
     procs.ensure_port_free(settings.postgres_port, "PostgreSQL", "POSTGRES_PORT")
     init(settings)
+    configure_timescaledb()
     log = procs.log_dir() / "postgres.log"
     log.touch()
     _chown(log)
@@ -209,3 +287,7 @@ def grant_roles(settings: Settings) -> None:
         c.execute(sql.SQL("grant insert, update on all tables in schema public to {}").format(w))
         c.execute(sql.SQL("alter default privileges in schema public grant select on tables to {}, {}").format(w, r))
         c.execute(sql.SQL("alter default privileges in schema public grant insert, update on tables to {}").format(w))
+        # The migrations' bookkeeping is the admin's alone.
+        for table in ("clickpulse_schema_migrations", "clickpulse_retention"):
+            if c.execute("select to_regclass(%s)", (f"public.{table}",)).fetchone()[0]:
+                c.execute(sql.SQL("revoke insert, update on {} from {}").format(sql.Identifier(table), w))

@@ -1,0 +1,1 @@
+"""Database tests: migrations, roles, upserts, rollups and retention on each backend."""
