@@ -82,7 +82,7 @@ def test_edited_applied_migration_is_reported(fresh_db, tmp_path):
 
 BROKEN = {
     # found by the parser/analyser: PostgreSQL gives the position
-    "unknown column": ("-- V005: a migration with a mistake\n"
+    "unknown column": ("-- a migration with a mistake\n"
                        "CREATE TABLE broken_first (x int);\n"
                        "\n"
                        "SELECT window_start,\n"
@@ -90,7 +90,7 @@ BROKEN = {
                        "  FROM events_per_minute;\n",
                        5, 'column "no_such_column" does not exist'),
     # found while running: no position, the statement's first line
-    "existing table": ("-- V005: a migration with a mistake\n"
+    "existing table": ("-- a migration with a mistake\n"
                        "CREATE TABLE broken_first (x int);\n"
                        "CREATE FUNCTION broken_f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;\n"
                        "\n"
@@ -107,7 +107,8 @@ def test_broken_migration_reports_file_line_and_applies_nothing(fresh_db, tmp_pa
     db = fresh_db
     text, line, message = BROKEN[case]
     d = _copy_migrations(tmp_path)
-    broken = d / "V005__broken.sql"
+    last = max(m.version for m in migrations.plan(db.backend))
+    broken = d / f"V{last + 1:03d}__broken.sql"
     broken.write_text(text)
     with pytest.raises(ClickpulseError) as e:
         migrations.migrate(db.settings, directory=d)
