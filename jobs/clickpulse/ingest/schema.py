@@ -120,7 +120,7 @@ def _reason(field: str, keyword: str, value: Any, limit: Any) -> str:
     elif keyword == "pattern":
         what = _PATTERN_REASONS.get(field, "invalid")
     elif keyword == "future":
-        what = "more than 24 h after arrival"
+        what = "too far in the future"
     else:
         what = f"violates {keyword}"
     return f"{field}: {what}"
@@ -194,6 +194,14 @@ def _compile_field(name: str, spec: dict):
     return check
 
 
+def _too_deep(event: dict) -> str | None:
+    """Any field, known or not, nesting deeper than MAX_DEPTH (the event object is level 1)."""
+    for k, v in event.items():
+        if isinstance(v, (dict, list)) and depth_exceeds(v, MAX_DEPTH - 1):
+            return f"{k}: nested deeper than {MAX_DEPTH} levels"
+    return None
+
+
 class EventSchema:
     """Validates and normalises events against the versioned schema files."""
 
@@ -229,7 +237,8 @@ class EventSchema:
             return v if v in self.compiled else (self.newest if v > self.newest else 1)
         return 1
 
-    def reason(self, event: Any, received_at_ms: int | None = None) -> str | None:
+    def reason(self, event: Any, received_at_ms: int | None = None,
+               max_future_ms: int = MAX_FUTURE_MS) -> str | None:
         """The first rule `event` breaks, worded like the pipeline, or None if it is valid."""
         if not isinstance(event, dict):
             return "not a JSON object"
@@ -242,14 +251,12 @@ class EventSchema:
             broken = check(value)
             if broken:
                 return _reason(field, broken[0], value, broken[1])
-            if field == "ts" and received_at_ms is not None and value > received_at_ms + MAX_FUTURE_MS:
+            if field == "ts" and received_at_ms is not None and value > received_at_ms + max_future_ms:
                 return _reason("ts", "future", value, None)
-        props = event.get("properties")
-        if props is not None and depth_exceeds(props, MAX_DEPTH - 1):
-            return f"properties: nested deeper than {MAX_DEPTH} levels"
-        return None
+        return _too_deep(event)
 
-    def reference_reason(self, event: Any, received_at_ms: int | None = None) -> str | None:
+    def reference_reason(self, event: Any, received_at_ms: int | None = None,
+                         max_future_ms: int = MAX_FUTURE_MS) -> str | None:
         """Like `reason`, but through jsonschema itself (slow): the yardstick for tests."""
         if not isinstance(event, dict):
             return "not a JSON object"
@@ -269,14 +276,11 @@ class EventSchema:
                              _reason(field, err.validator, err.instance, err.validator_value)))
         ts = event.get("ts")
         if (received_at_ms is not None and isinstance(ts, int) and not isinstance(ts, bool)
-                and 0 <= ts <= 32503680000000 and ts > received_at_ms + MAX_FUTURE_MS):
+                and 0 <= ts <= 32503680000000 and ts > received_at_ms + max_future_ms):
             problems.append((FIELD_ORDER.index("ts"), _KEYWORD_ORDER["future"], _reason("ts", "future", ts, None)))
         if problems:
             return min(problems)[2]
-        props = event.get("properties")
-        if props is not None and depth_exceeds(props, MAX_DEPTH - 1):
-            return f"properties: nested deeper than {MAX_DEPTH} levels"
-        return None
+        return _too_deep(event)
 
     def normalize(self, event: Any, received_at_ms: int | None = None) -> dict:
         """A valid event as the pipeline will read it (country upper case, device lower
@@ -284,6 +288,11 @@ class EventSchema:
         reason = self.reason(event, received_at_ms)
         if reason:
             raise InvalidEvent(reason)
+        return self.normalized(event)
+
+    @staticmethod
+    def normalized(event: dict) -> dict:
+        """normalize() for an event already found valid."""
         out = dict(event)
         for field in (*OPTIONAL_STRINGS, "properties", "schema_version"):
             if out.get(field, 0) in (None, ""):
