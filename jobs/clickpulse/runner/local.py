@@ -47,8 +47,6 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
                  ) -> dict[str, list[dict]]:
     """The rows each metric table would hold after these records, in arrival order, went
     through the job (at the end of input every window closes, as if time moved on)."""
-    from pyflink.common.types import RowKind
-
     metrics = pipeline.enabled(metrics if metrics is not None else discover(), settings)
     with tempfile.TemporaryDirectory(prefix="clickpulse-records-") as tmp:
         path = Path(tmp) / "records.jsonl"
@@ -68,16 +66,18 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
         query = "\nUNION ALL\n".join(branches)
         tables: dict[str, dict[tuple, dict]] = {m.name: {} for m in metrics}
         by_name = {m.name: m for m in metrics}
-        with t_env.execute_sql(query).collect() as results:
-            for row in results:
-                name, vals = row[0], json.loads(row[1])
-                cols = columns[name]
-                rec = {c.name: _convert(v, c.type) for c, v in zip(cols, vals)}
-                key = tuple(rec[k] for k in by_name[name].key)
-                kind = row.get_row_kind()
-                if kind in (RowKind.INSERT, RowKind.UPDATE_AFTER):
-                    tables[name][key] = rec
-                elif kind == RowKind.DELETE:
-                    tables[name].pop(key, None)
+        from pyflink.java_gateway import get_gateway
+
+        result = t_env.execute_sql(query)
+        changelog = get_gateway().jvm.dev.clickpulse.flink.ChangelogDrain.drain(result._j_table_result)
+        for line in changelog.splitlines():
+            kind, name, vals = line.split("\t", 2)
+            cols = columns[name]
+            rec = {c.name: _convert(v, c.type) for c, v in zip(cols, json.loads(vals))}
+            key = tuple(rec[k] for k in by_name[name].key)
+            if kind in ("+I", "+U"):
+                tables[name][key] = rec
+            elif kind == "-D":
+                tables[name].pop(key, None)
     return {name: sorted(rows.values(), key=lambda r: tuple(str(r[k]) for k in by_name[name].key))
             for name, rows in tables.items()}

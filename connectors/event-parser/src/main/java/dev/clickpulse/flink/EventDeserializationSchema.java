@@ -2,6 +2,7 @@ package dev.clickpulse.flink;
 
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.table.data.GenericRowData;
@@ -30,7 +31,12 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
 
     @Override
     public void open(InitializationContext context) {
-        mapper = new ObjectMapper();
+        mapper = newMapper();
+    }
+
+    /** Strict JSON: "{} trailing" is not JSON (as for any other JSON parser, e.g. the reference's). */
+    private static ObjectMapper newMapper() {
+        return new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     }
 
     /** What one record turned out to be. */
@@ -49,7 +55,7 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
     @Override
     public RowData deserialize(byte[] message) {
         if (mapper == null) {
-            mapper = new ObjectMapper();
+            mapper = newMapper();
         }
         Parsed p = new Parsed();
         byte[] record = message;
@@ -88,6 +94,10 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
             o = mapper.readTree(record);
         } catch (Exception e) {
             invalid(p, record, null, "not JSON");
+            return;
+        }
+        if (o == null || o.isMissingNode()) {
+            invalid(p, record, null, "empty payload");
             return;
         }
         if (o != null && o.isObject() && "tick".equals(o.path("$clickpulse").asText(null))) {

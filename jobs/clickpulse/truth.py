@@ -1,0 +1,414 @@
+"""The reference: every metric computed in plain Python from the same records, as a batch.
+
+This module shares no code with the Flink job (not its SQL, views or Java parser): it is
+the independent statement of what each metric means, and the metric tests, the end-to-end
+test and the generator's ground truth compare the streaming output with it.
+
+Rules it states (README "Metric semantics" says the same in prose):
+- A record is valid when it satisfies the event contract (schema/event.v1.json); an
+  invalid one is counted in `invalid_events` under the first rule it breaks.
+- Records are taken in arrival order. The watermark is the largest event time seen so
+  far (valid records, duplicates and ticks included) minus the watermark delay. The first
+  copy of an event_id is the event; later copies are dropped. An event whose time is at
+  or behind the watermark when it arrives is late: counted in `late_events`, nowhere else.
+- Every window is complete (the batch sees the end of the input).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+MINUTE = 60_000
+HOUR = 3_600_000
+DAY = 86_400_000
+MAX_TS = 32503680000000
+EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")
+SEGMENT_SETS = (("site_id",), ("site_id", "country"), ("site_id", "device"), ("site_id", "plan"),
+                ("site_id", "country", "device", "plan"))
+SEGMENTS = ("country", "device", "plan")
+
+
+class Invalid(Exception):
+    pass
+
+
+@dataclass
+class Event:
+    event_id: str
+    event_type: str
+    site_id: str
+    user_id: str
+    session_id: str | None
+    ts: int
+    page: str
+    referrer: str | None
+    country: str
+    device: str
+    plan: str
+    properties: str | None
+    schema_version: int
+
+
+def _utf16_len(s: str) -> int:
+    # Java counts UTF-16 code units; an emoji is two of them
+    return len(s.encode("utf-16-le")) // 2
+
+
+def _required(o: dict, field: str, max_len: int) -> str:
+    v = o.get(field)
+    if v is None:
+        raise Invalid(f"{field}: missing")
+    if not isinstance(v, str):
+        raise Invalid(f"{field}: expected string")
+    if v == "":
+        raise Invalid(f"{field}: empty")
+    if _utf16_len(v) > max_len:
+        raise Invalid(f"{field}: longer than {max_len}")
+    return v
+
+
+def _optional(o: dict, field: str, max_len: int) -> str | None:
+    v = o.get(field)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise Invalid(f"{field}: expected string")
+    if _utf16_len(v) > max_len:
+        raise Invalid(f"{field}: longer than {max_len}")
+    return v or None
+
+
+def _is_int(v) -> bool:
+    return type(v) is int  # bool is an int subclass in Python, not in JSON
+
+
+def _reject_constant(name):
+    raise ValueError(name)  # NaN and Infinity are not JSON
+
+
+def validate(payload: str | None, now_ms: int, max_future_ms: int = DAY) -> Event:
+    """The event in `payload`, or Invalid(reason) with the contract's reason string."""
+    if payload is None or payload == "" or payload.strip() == "":
+        raise Invalid("empty payload")
+    try:
+        o = json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise Invalid("not JSON") from None
+    if not isinstance(o, dict):
+        raise Invalid("not a JSON object")
+    event_id = _required(o, "event_id", 128)
+    event_type = _required(o, "event_type", 64)
+    if not EVENT_TYPE.fullmatch(event_type):
+        raise Invalid("event_type: only letters, digits and _ . : - allowed")
+    site_id = _required(o, "site_id", 128)
+    user_id = _required(o, "user_id", 256)
+    session_id = _optional(o, "session_id", 256)
+    ts = o.get("ts")
+    if ts is None:
+        raise Invalid("ts: missing")
+    if not _is_int(ts) or not -(2**63) <= ts < 2**63:
+        raise Invalid("ts: expected integer epoch milliseconds")
+    if ts < 0 or ts > MAX_TS:
+        raise Invalid("ts: out of range")
+    if ts > now_ms + max_future_ms:
+        raise Invalid("ts: too far in the future")
+    page = _required(o, "page", 2048)
+    referrer = _optional(o, "referrer", 2048)
+    country = _optional(o, "country", 2)
+    if country is not None:
+        if len(country) != 2 or not all("a" <= c.lower() <= "z" for c in country):
+            raise Invalid("country: expected ISO 3166-1 alpha-2")
+        country = country.upper()
+    device = _optional(o, "device", 16)
+    if device is not None:
+        device = device.lower()
+        if device not in ("desktop", "mobile", "tablet"):
+            raise Invalid("device: expected desktop, mobile or tablet")
+    plan = _optional(o, "plan", 64)
+    props = o.get("properties")
+    if props is not None and not isinstance(props, dict):
+        raise Invalid("properties: expected object")
+    sv = o.get("schema_version")
+    if sv is None:
+        sv = 1
+    elif not _is_int(sv) or sv < 1 or sv > 2**31 - 1:
+        raise Invalid("schema_version: expected integer >= 1")
+    return Event(event_id, event_type, site_id, user_id, session_id, ts, page, referrer,
+                 country or "unknown", device or "unknown", plan or "unknown",
+                 None if props is None else json.dumps(props, separators=(",", ":")), sv)
+
+
+def _site_of_invalid(payload: str | None) -> str:
+    try:
+        o = json.loads(payload or "", parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return "unknown"
+    site = o.get("site_id") if isinstance(o, dict) else None
+    if isinstance(site, str) and site and _utf16_len(site) <= 128:
+        return site
+    return "unknown"
+
+
+def _tick_ts(payload: str | None, now_ms: int, max_future_ms: int) -> int | None:
+    try:
+        o = json.loads(payload or "", parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(o, dict) and o.get("$clickpulse") == "tick":
+        ts = o.get("ts")
+        if _is_int(ts) and 0 < ts <= now_ms + max_future_ms:
+            return ts
+    return None
+
+
+def ts_utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+
+def _floor(ms: int, size: int) -> int:
+    return ms - ms % size
+
+
+# --------------------------------------------------------------------------- classify
+
+
+@dataclass
+class Classified:
+    clean: list[Event]          # first copies, on time: what the metrics count
+    on_time: list[Event]        # on time, duplicates included (funnels cannot tell them apart)
+    late: list[tuple[Event, int | None]]         # with arrival time (ms) when known
+    invalid: list[tuple[str, str, int | None]]   # (site, reason, arrival ms)
+    duplicates: int
+
+
+def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = DAY,
+             now_ms: int | None = None) -> Classified:
+    """records: raw Kafka values (str) or {"payload": str, "kafka_ts_ms": int} in arrival order."""
+    now_ms = now_ms if now_ms is not None else int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    out = Classified([], [], [], [], 0)
+    seen: set[str] = set()
+    watermark: int | None = None
+    for rec in records:
+        payload, arrival = (rec, None) if not isinstance(rec, dict) else (rec.get("payload"), rec.get("kafka_ts_ms"))
+        tick = _tick_ts(payload, now_ms, max_future_ms)
+        if tick is not None:
+            watermark = max(watermark, tick - watermark_delay_ms) if watermark is not None else tick - watermark_delay_ms
+            continue
+        try:
+            ev = validate(payload, now_ms, max_future_ms)
+        except Invalid as e:
+            out.invalid.append((_site_of_invalid(payload), str(e), arrival))
+            continue
+        on_time = watermark is None or ev.ts > watermark
+        if on_time:
+            out.on_time.append(ev)
+        if ev.event_id in seen:
+            out.duplicates += 1
+        else:
+            seen.add(ev.event_id)
+            if on_time:
+                out.clean.append(ev)
+            else:
+                out.late.append((ev, arrival))
+        candidate = ev.ts - watermark_delay_ms
+        watermark = candidate if watermark is None else max(watermark, candidate)
+    return out
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def events_per_minute(events: list[Event]) -> list[dict]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for e in events:
+        counts[(_floor(e.ts, MINUTE), e.site_id, e.event_type, e.country, e.device, e.plan)] += 1
+    return [dict(window_start=ts_utc(w), window_end=ts_utc(w + MINUTE), site_id=s, event_type=t, country=c,
+                 device=d, plan=p, events=n) for (w, s, t, c, d, p), n in counts.items()]
+
+
+def _segment_users(events: list[Event], bucket) -> dict[tuple, set]:
+    users: dict[tuple, set] = defaultdict(set)
+    for e in events:
+        for b in bucket(e):
+            for keep in SEGMENT_SETS:
+                seg = tuple(getattr(e, f) if f in keep else "all" for f in SEGMENTS)
+                users[(b, e.site_id, *seg)].add(e.user_id)
+    return users
+
+
+def active_users_1m(events: list[Event]) -> list[dict]:
+    users = _segment_users(events, lambda e: [_floor(e.ts, MINUTE)])
+    return [dict(window_start=ts_utc(w), window_end=ts_utc(w + MINUTE), site_id=s, country=c, device=d, plan=p,
+                 users=len(u)) for (w, s, c, d, p), u in users.items()]
+
+
+def active_users_live(events: list[Event], size: int = 5 * MINUTE, slide: int = 10_000) -> list[dict]:
+    users: dict[tuple, set] = defaultdict(set)
+    for e in events:
+        # every 10-second-aligned 5-minute window [start, start + size) holding ts
+        last_start = _floor(e.ts, slide)
+        for start in range(last_start, e.ts - size, -slide):
+            users[(start + size, e.site_id)].add(e.user_id)
+    return [dict(window_start=ts_utc(end - size), window_end=ts_utc(end), site_id=s, users=len(u))
+            for (end, s), u in users.items()]
+
+
+def active_users_daily(events: list[Event], through: dict | None = None) -> list[dict]:
+    """Distinct users of each day; `through` maps a day (date) to the end (ms) of the last
+    minute counted, for comparing with a table whose day is still in progress (default:
+    the whole day)."""
+    users = _segment_users(events, lambda e: [_floor(e.ts, DAY)])
+    out = []
+    for (d, s, c, dv, p), u in users.items():
+        day = ts_utc(d).date()
+        end = (through or {}).get(day, d + DAY)
+        if through is not None:
+            u = {e.user_id for e in events if d <= e.ts < end and e.site_id == s
+                 and (c == "all" or e.country == c) and (dv == "all" or e.device == dv)
+                 and (p == "all" or e.plan == p)}
+            if not u:
+                continue
+        out.append(dict(day=day, site_id=s, country=c, device=dv, plan=p, users=len(u), updated_through=ts_utc(end)))
+    return out
+
+
+def top_pages(events: list[Event], size: int) -> list[dict]:
+    views: dict[tuple, int] = defaultdict(int)
+    users: dict[tuple, set] = defaultdict(set)
+    for e in events:
+        if e.event_type == "page_view":
+            k = (_floor(e.ts, size), e.site_id, e.page)
+            views[k] += 1
+            users[k].add(e.user_id)
+    by_window: dict[tuple, list] = defaultdict(list)
+    for (w, s, page), n in views.items():
+        by_window[(w, s)].append((page, n, len(users[(w, s, page)])))
+    out = []
+    for (w, s), pages in by_window.items():
+        # most views first; ties go to the page path that sorts first
+        pages.sort(key=lambda x: (-x[1], x[0]))
+        for rank, (page, n, u) in enumerate(pages[:10], start=1):
+            out.append(dict(window_start=ts_utc(w), window_end=ts_utc(w + size), site_id=s, page=page, views=n,
+                            unique_users=u, rank=rank))
+    return out
+
+
+def sessions_1h(events: list[Event], gap: int = 30 * MINUTE) -> list[dict]:
+    by_user: dict[tuple, list[Event]] = defaultdict(list)
+    for e in events:
+        by_user[(e.site_id, e.user_id)].append(e)
+    hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0])  # sessions, bounces, duration ms, pageviews
+    for (site, _), evs in by_user.items():
+        evs.sort(key=lambda e: e.ts)
+        sessions, cur = [], [evs[0]]
+        for e in evs[1:]:
+            # a session ends after more than `gap` without events: an event exactly `gap`
+            # after the previous one still joins it
+            if e.ts - cur[-1].ts <= gap:
+                cur.append(e)
+            else:
+                sessions.append(cur)
+                cur = [e]
+        sessions.append(cur)
+        for sess in sessions:
+            pv = sum(1 for e in sess if e.event_type == "page_view")
+            h = hours[(_floor(sess[0].ts, HOUR), site)]
+            h[0] += 1
+            h[1] += pv == 1
+            h[2] += sess[-1].ts - sess[0].ts
+            h[3] += pv
+    return [dict(hour_start=ts_utc(hr), site_id=s, sessions=n, bounces=b, bounce_rate=b / n,
+                 total_duration_s=dur / 1000, avg_duration_s=dur / 1000 / n, pageviews=pv,
+                 pages_per_session=pv / n) for (hr, s), (n, b, dur, pv) in hours.items()]
+
+
+def funnel_conversions(events: list[Event], funnels) -> list[dict]:
+    """For each event matching step 1 (an attempt), find the earliest event matching step
+    2 strictly later, then step 3 strictly later than that, ..., all less than the window
+    after step 1 (taking the earliest match at each step can only leave more room for the
+    next). A user counts once per funnel, step and hour of step 1."""
+    by_user: dict[tuple, list[Event]] = defaultdict(list)
+    for e in events:
+        by_user[(e.site_id, e.user_id)].append(e)
+    reached: dict[tuple, set] = defaultdict(set)
+    for (site, user), evs in by_user.items():
+        evs.sort(key=lambda e: e.ts)
+        for f in funnels:
+            window_ms = f.window_seconds * 1000
+            for start in evs:
+                if not f.steps[0].matches(start.event_type, start.page):
+                    continue
+                hour = _floor(start.ts, HOUR)
+                reached[(hour, site, f.name, 1, f.steps[0].name)].add(user)
+                t = start.ts
+                for k, step in enumerate(f.steps[1:], start=2):
+                    nxt = next((e for e in evs if e.ts > t and e.ts - start.ts < window_ms
+                                and step.matches(e.event_type, e.page)), None)
+                    if nxt is None:
+                        break
+                    reached[(hour, site, f.name, k, step.name)].add(user)
+                    t = nxt.ts
+    return [dict(hour_start=ts_utc(h), site_id=s, funnel=f, step=k, step_name=n, users=len(u))
+            for (h, s, f, k, n), u in reached.items()]
+
+
+def raw_events(events: list[Event]) -> list[dict]:
+    return [dict(event_time=ts_utc(e.ts), event_id=e.event_id, event_type=e.event_type, site_id=e.site_id,
+                 user_id=e.user_id, session_id=e.session_id, page=e.page, referrer=e.referrer, country=e.country,
+                 device=e.device, plan=e.plan, properties=e.properties, schema_version=e.schema_version)
+            for e in events]
+
+
+def _minute(arrival: int | None):
+    return ts_utc(_floor(arrival, MINUTE)) if arrival is not None else None
+
+
+def late_events(late: list[tuple[Event, int | None]]) -> list[dict]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for e, arrival in late:
+        counts[(_minute(arrival), e.site_id)] += 1
+    return [dict(minute=m, site_id=s, events=n) for (m, s), n in counts.items()]
+
+
+def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for site, reason, arrival in invalid:
+        counts[(_minute(arrival), site, reason)] += 1
+    return [dict(minute=m, site_id=s, reason=r, events=n) for (m, s, r), n in counts.items()]
+
+
+def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = DAY,
+            now_ms: int | None = None, funnels=None) -> dict[str, list[dict]]:
+    """Every metric table, as the job would hold it once all windows have closed.
+
+    records: raw Kafka values (str) or {"payload": str, "kafka_ts_ms": int} dicts, in the
+    order they were produced. Without kafka_ts_ms, late_events and invalid_events rows
+    have minute None (counted over the whole input)."""
+    if funnels is None:
+        from .runner.funnels import load_funnels
+
+        funnels = load_funnels()
+    c = classify(records, watermark_delay_ms=watermark_delay_ms, max_future_ms=max_future_ms, now_ms=now_ms)
+    return {
+        "events_per_minute": events_per_minute(c.clean),
+        "active_users_1m": active_users_1m(c.clean),
+        "active_users_live": active_users_live(c.clean),
+        "active_users_daily": active_users_daily(c.clean),
+        "top_pages_1m": top_pages(c.clean, MINUTE),
+        "top_pages_1h": top_pages(c.clean, HOUR),
+        "sessions_1h": sessions_1h(c.clean),
+        "funnel_conversions": funnel_conversions(c.on_time, funnels),
+        "events": raw_events(c.clean),
+        "late_events": late_events(c.late),
+        "invalid_events": invalid_events(c.invalid),
+    }
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
