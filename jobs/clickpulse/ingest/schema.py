@@ -4,7 +4,7 @@ so that a dead letter says the same thing whichever side rejected the event.
 
 Why jsonschema needs three adjustments to agree with the pipeline (Jackson on the JVM):
 - lengths: Java counts UTF-16 code units, JSON Schema counts code points;
-- integers: JSON Schema calls 1.0 an integer, Jackson does not;
+- integers: JSON Schema calls 1.0 an integer, Jackson does not, and the JVM's are 64-bit;
 - patterns: Python's `$` also matches before a final newline, ECMA-262's (the dialect
   JSON Schema specifies) does not.
 """
@@ -85,9 +85,12 @@ def _pattern(validator, pattern, instance, schema):
         yield ValidationError(f"does not match {pattern}")
 
 
-_type_checker = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
-)
+def _is_integer(v) -> bool:
+    """A JSON integer as the JVM reads one: no fraction or exponent, and 64 bits."""
+    return isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
+
+
+_type_checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _checker, v: _is_integer(v))
 ContractValidator = validators.extend(
     Draft202012Validator,
     {"maxLength": _max_length, "minLength": _min_length, "pattern": _pattern},
@@ -148,7 +151,7 @@ _ANNOTATIONS = {"$schema", "$id", "title", "description", "default", "examples",
 _FIELD_KEYWORDS = {"type", "minLength", "maxLength", "minimum", "maximum", "pattern"}
 _TYPES = {
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "integer": _is_integer,
     "object": lambda v: isinstance(v, dict),
     "null": lambda v: v is None,
 }

@@ -1,0 +1,1 @@
+"""Ingestion: the event contract, the collector, the browser snippet and the generator."""
