@@ -1,0 +1,199 @@
+"""Metric rows for the dashboard tests, written as the writer role exactly as Flink's JDBC
+sinks write them (upserts on each table's key), under a test's own site id.
+
+This is the one place that fabricates metric rows for the browser tests: once the metric
+jobs run in the test stack, it can be replaced by sending events through Kafka and
+waiting for the windows, without touching the tests.
+
+Shapes follow the metric files in sql/metrics/: active_users_1m/active_users_daily carry
+the grouping sets (site), (site, country), (site, device), (site, plan) and
+(site, country, device, plan) with 'all' in the rolled-up columns; top_pages_1m keeps 10
+pages per minute; funnel steps come from sql/funnels.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+
+import yaml
+
+from clickpulse.paths import SQL_DIR
+from clickpulse.settings import Settings
+from clickpulse.stack import postgres
+
+EVENT_TYPES = ["page_view", "click", "signup", "add_to_cart", "purchase"]
+COUNTRIES = ["DE", "US", "FR"]
+DEVICES = ["desktop", "mobile"]
+PLANS = ["free", "pro"]
+PAGES = ["/", "/pricing", "/docs", "/blog", "/landing/a", "/products/1", "/products/2", "/cart", "/signup",
+         "/about", "/contact", "/products/3"]
+INVALID_REASONS = ["not_json", "missing_field:user_id"]
+
+# How far back the seeded windows reach: the Live and Pipeline health dashboards look at
+# the last hours, Funnels at the last days, Trends at up to 90 days.
+MINUTES = 120
+DAYS = 30
+
+
+@dataclass
+class SeededSite:
+    site_id: str
+    now: dt.datetime
+    latest_minute: dt.datetime
+    live_users: int
+    top_page: str
+    countries: list[str] = field(default_factory=lambda: list(COUNTRIES))
+
+
+def _minute(t: dt.datetime) -> dt.datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def funnel_steps() -> list[tuple[str, list[str]]]:
+    doc = yaml.safe_load((SQL_DIR / "funnels.yaml").read_text())
+    return [(f["name"], [s["name"] for s in f["steps"]]) for f in doc["funnels"]]
+
+
+def _upsert(cur, table: str, key: list[str], rows: list[tuple], columns: list[str]) -> None:
+    if not rows:
+        return
+    cols = ", ".join(columns)
+    marks = ", ".join(["%s"] * len(columns))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    cur.executemany(
+        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+        rows)
+
+
+def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = None, seed: int = 7) -> SeededSite:
+    """Fill every metric table for `site_id`: the last MINUTES minutes, DAYS days of daily
+    and hourly rows. Windows end before `now` (complete windows only)."""
+    rnd = random.Random(seed)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    last = _minute(now) - dt.timedelta(minutes=1)  # newest complete minute window
+    minutes = [last - dt.timedelta(minutes=i) for i in range(MINUTES)]
+    m1 = dt.timedelta(minutes=1)
+
+    epm, au1m, top, late, invalid = [], [], [], [], []
+    for w in minutes:
+        for et in EVENT_TYPES:
+            for c in COUNTRIES:
+                d, p = rnd.choice(DEVICES), rnd.choice(PLANS)
+                base = 40 if et == "page_view" else 8
+                epm.append((w, w + m1, site_id, et, c, d, p, rnd.randint(base // 2, base)))
+        combos = {(c, d, p): rnd.randint(1, 9) for c in COUNTRIES for d in DEVICES for p in PLANS}
+        total = sum(combos.values())
+        au1m.append((w, w + m1, site_id, "all", "all", "all", total))
+        for c in COUNTRIES:
+            au1m.append((w, w + m1, site_id, c, "all", "all", sum(v for k, v in combos.items() if k[0] == c)))
+        for d in DEVICES:
+            au1m.append((w, w + m1, site_id, "all", d, "all", sum(v for k, v in combos.items() if k[1] == d)))
+        for p in PLANS:
+            au1m.append((w, w + m1, site_id, "all", "all", p, sum(v for k, v in combos.items() if k[2] == p)))
+        for (c, d, p), v in combos.items():
+            au1m.append((w, w + m1, site_id, c, d, p, v))
+        views = sorted((rnd.randint(1, 60) for _ in range(10)), reverse=True)
+        for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
+            top.append((w, w + m1, site_id, page, v, max(1, v // 2), rank))
+        if rnd.random() < 0.3:
+            late.append((w, site_id, rnd.randint(1, 5)))
+        if rnd.random() < 0.3:
+            invalid.append((w, site_id, rnd.choice(INVALID_REASONS), rnd.randint(1, 3)))
+
+    # Trends: a few minutes at noon of each day, so events_per_day has a bar per day.
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for i in range(1, DAYS):
+        w = today - dt.timedelta(days=i) + dt.timedelta(hours=12)
+        for et in EVENT_TYPES:
+            epm.append((w, w + m1, site_id, et, rnd.choice(COUNTRIES), rnd.choice(DEVICES), rnd.choice(PLANS),
+                        rnd.randint(500, 1500)))
+
+    live = []
+    end = now.replace(second=now.second - now.second % 10, microsecond=0) - dt.timedelta(seconds=10)
+    for i in range(MINUTES * 6):
+        we = end - dt.timedelta(seconds=10 * i)
+        live.append((we - dt.timedelta(minutes=5), we, site_id, 20 + int(10 * abs(((i % 60) - 30) / 30))))
+    live_users = live[0][3]
+
+    daily, sessions, top1h, funnels = [], [], [], []
+    for i in range(DAYS):
+        day = (today - dt.timedelta(days=i)).date()
+        through = now if i == 0 else dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+        combos = {(c, d, p): rnd.randint(20, 90) for c in COUNTRIES for d in DEVICES for p in PLANS}
+        daily.append((day, site_id, "all", "all", "all", sum(combos.values()), through))
+        for c in COUNTRIES:
+            daily.append((day, site_id, c, "all", "all", sum(v for k, v in combos.items() if k[0] == c), through))
+        for d in DEVICES:
+            daily.append((day, site_id, "all", d, "all", sum(v for k, v in combos.items() if k[1] == d), through))
+        for p in PLANS:
+            daily.append((day, site_id, "all", "all", p, sum(v for k, v in combos.items() if k[2] == p), through))
+        for (c, d, p), v in combos.items():
+            daily.append((day, site_id, c, d, p, v, through))
+    hour0 = now.replace(minute=0, second=0, microsecond=0)
+    for i in range(DAYS * 24):
+        h = hour0 - dt.timedelta(hours=i)
+        s = rnd.randint(20, 80)
+        b = rnd.randint(0, s // 2)
+        dur = s * rnd.uniform(30, 240)
+        pv = s * rnd.randint(2, 5)
+        sessions.append((h, site_id, s, b, b / s, dur, dur / s, pv, pv / s))
+        if i < 48:
+            for name, steps in funnel_steps():
+                users = rnd.randint(50, 120)
+                for k, step_name in enumerate(steps, start=1):
+                    funnels.append((h, site_id, name, k, step_name, users))
+                    users = max(1, int(users * rnd.uniform(0.3, 0.7)))
+        if 1 <= i <= 3:  # complete hours only, as the hourly sink writes them
+            views = sorted((rnd.randint(100, 900) for _ in range(10)), reverse=True)
+            for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
+                top1h.append((h, h + dt.timedelta(hours=1), site_id, page, v, v // 3, rank))
+
+    with postgres.connect(settings, "writer", autocommit=False) as conn, conn.cursor() as cur:
+        _upsert(cur, "events_per_minute", ["window_start", "site_id", "event_type", "country", "device", "plan"],
+                epm, ["window_start", "window_end", "site_id", "event_type", "country", "device", "plan", "events"])
+        _upsert(cur, "active_users_1m", ["window_start", "site_id", "country", "device", "plan"], au1m,
+                ["window_start", "window_end", "site_id", "country", "device", "plan", "users"])
+        _upsert(cur, "active_users_live", ["window_end", "site_id"], live,
+                ["window_start", "window_end", "site_id", "users"])
+        _upsert(cur, "active_users_daily", ["day", "site_id", "country", "device", "plan"], daily,
+                ["day", "site_id", "country", "device", "plan", "users", "updated_through"])
+        _upsert(cur, "top_pages_1m", ["window_start", "site_id", "page"], top,
+                ["window_start", "window_end", "site_id", "page", "views", "unique_users", "rank"])
+        _upsert(cur, "top_pages_1h", ["window_start", "site_id", "page"], top1h,
+                ["window_start", "window_end", "site_id", "page", "views", "unique_users", "rank"])
+        _upsert(cur, "sessions_1h", ["hour_start", "site_id"], sessions,
+                ["hour_start", "site_id", "sessions", "bounces", "bounce_rate", "total_duration_s", "avg_duration_s",
+                 "pageviews", "pages_per_session"])
+        _upsert(cur, "funnel_conversions", ["hour_start", "site_id", "funnel", "step"], funnels,
+                ["hour_start", "site_id", "funnel", "step", "step_name", "users"])
+        _upsert(cur, "late_events", ["minute", "site_id"], late, ["minute", "site_id", "events"])
+        _upsert(cur, "invalid_events", ["minute", "site_id", "reason"], invalid,
+                ["minute", "site_id", "reason", "events"])
+        conn.commit()
+    return SeededSite(site_id=site_id, now=now, latest_minute=last, live_users=live_users, top_page=PAGES[0])
+
+
+def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.datetime | None = None) -> dt.datetime:
+    """One new `active_users_live` row, newer than every row of the site (what the sink
+    writes every 10 s). Returns its window_end."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    window_end = now.replace(microsecond=0) + dt.timedelta(seconds=10 - now.second % 10)
+    with postgres.connect(settings, "writer", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO active_users_live (window_start, window_end, site_id, users) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (window_end, site_id) DO UPDATE SET users = EXCLUDED.users",
+            (window_end - dt.timedelta(minutes=5), window_end, site_id, users))
+    return window_end
+
+
+SITE_TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
+               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events"]
+
+
+def remove_site(settings: Settings, site_id: str) -> None:
+    """Delete the site's rows again (as the admin role: the writer may not delete)."""
+    with postgres.connect(settings, "admin", autocommit=True) as conn:
+        for table in SITE_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE site_id = %s", (site_id,))
