@@ -71,3 +71,28 @@ def test_timescaledb_is_preloaded_when_installed(server):
         for e in (env, env | {"POSTGRES_BIN_DIR": TIMESCALE_BIN_DIR} if TIMESCALE_BIN_DIR else env):
             subprocess.run([*CLI, "stack", "stop", "postgres"], env=e, capture_output=True, cwd=ROOT)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_compose_runs_the_verified_timescaledb(server):
+    """docker-compose.yml's database is the TimescaleDB release these tests verify, and it
+    preloads the library with telemetry off, as `clickpulse db migrate` needs."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    pg = compose["services"]["postgres"]
+    image, tag = pg["image"].split(":")
+    assert image == "timescale/timescaledb"
+    version, major = tag.split("-pg")
+    assert version == VERIFIED_TIMESCALEDB and major == "15"
+    command = " ".join(pg["command"])
+    assert "shared_preload_libraries=timescaledb" in command and "timescaledb.telemetry_level=off" in command
+    env = compose["x-clickpulse-env"]
+    assert env["POSTGRES_ADMIN_USER"] == pg["environment"]["POSTGRES_USER"]
+    assert "clickpulse db migrate" in compose["services"]["clickpulse"]["command"]
+    if server.backend == "timescale":  # the installation under test is that release
+        with psycopg.connect(server.settings.dsn("admin", "postgres")) as c:
+            assert c.execute("select default_version from pg_available_extensions "
+                             "where name = 'timescaledb'").fetchone()[0] == version
+
+
+VERIFIED_TIMESCALEDB = "2.21.2"

@@ -49,7 +49,8 @@ def status() -> None:
 
 
 @app.command()
-def prune(dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed; remove nothing.")) -> None:
+def prune(dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed (rows; whole chunks on "
+                                                                  "TimescaleDB); remove nothing.")) -> None:
     """Remove rows past each table's retention (90 days for raw and minute-level tables).
     On TimescaleDB this drops whole chunks, which its retention policies also do every day;
     on plain PostgreSQL run it from cron, e.g. hourly.
