@@ -176,10 +176,10 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
 
 
 def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.datetime | None = None) -> dt.datetime:
-    """One new `active_users_live` row, newer than every row of the site (what the sink
-    writes every 10 s). Returns its window_end."""
+    """One new `active_users_live` row, the window that ended last (what the sink writes
+    every 10 s), newer than the seeded ones. Returns its window_end."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    window_end = now.replace(microsecond=0) + dt.timedelta(seconds=10 - now.second % 10)
+    window_end = now.replace(microsecond=0) - dt.timedelta(seconds=now.second % 10)
     with postgres.connect(settings, "writer", autocommit=True) as conn:
         conn.execute(
             "INSERT INTO active_users_live (window_start, window_end, site_id, users) VALUES (%s, %s, %s, %s) "

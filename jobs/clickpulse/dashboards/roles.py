@@ -39,6 +39,7 @@ VIEWER_PERMISSIONS = {
     ("menu_access", "Home"), ("can_read", "CurrentUserRestApi"), ("can_recent_activity", "Log"),
     ("can_log", "Superset"), ("can_get", "MenuApi"), ("can_read", "Theme"), ("can_read", "CssTemplate"),
     ("can_read", "AvailableDomains"), ("can_list", "AsyncEventsRestApi"), ("can_language_pack", "Superset"),
+    ("can_read", "SecurityRestApi"),  # the CSRF token every state-changing request carries
     ("can_userinfo", "UserDBModelView"), ("resetmypassword", "UserDBModelView"),
     ("can_this_form_get", "ResetMyPasswordView"), ("can_this_form_post", "ResetMyPasswordView"),
 }

@@ -1,0 +1,87 @@
+"""Fixtures for the dashboard tests: the real Superset and PostgreSQL of the local stack,
+`clickpulse dashboards sync` run once, metric rows seeded under test site ids, and a
+headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+from . import seed
+
+CHROMIUM = os.environ.get("CLICKPULSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "reports" / "screenshots"
+DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health"}
+
+
+@pytest.fixture(scope="session")
+def synced(superset):
+    """Superset with the dashboards, roles and users of `clickpulse dashboards sync`."""
+    run_cli("dashboards", "sync")
+    return superset
+
+
+@pytest.fixture(scope="session")
+def seeded(synced):
+    """Two test sites with data in every metric table; the first is the one a site-bound
+    viewer is bound to, the second must stay invisible to that viewer."""
+    sites = [f"test-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    seeded_sites = [seed.seed_site(synced, s, seed=i) for i, s in enumerate(sites)]
+    yield seeded_sites
+    for s in sites:
+        seed.remove_site(synced, s)
+
+
+@pytest.fixture(scope="session")
+def admin(synced):
+    from clickpulse.dashboards.client import admin_session
+
+    with admin_session(synced) as sp:
+        yield sp
+
+
+@pytest.fixture(scope="session")
+def site_viewer(synced, seeded, admin):
+    """A viewer bound to the first seeded site by row-level security, created through the
+    same code path as the demo's SUPERSET_SITE_VIEWER_*; removed afterwards."""
+    from clickpulse.dashboards import rls
+    from clickpulse.dashboards.roles import Security
+    from clickpulse.dashboards.sync import bind_site_viewer
+
+    site = seeded[0].site_id
+    # One fixed user, re-bound to each run's site: Superset cannot delete a user who has
+    # used a dashboard (its filter state references it), so it is deactivated instead.
+    username, password = "test_site_viewer", uuid.uuid4().hex
+    bind_site_viewer(admin, username, password, site)
+    yield username, password, site
+    sec = Security(admin)
+    user = sec.find_user(username)
+    if user:
+        admin.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
+    rls.delete_site_rule(admin, sec, site)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: run `sudo bash infra/install-test-deps.sh` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

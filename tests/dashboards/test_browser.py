@@ -1,0 +1,84 @@
+"""The dashboards in a real browser (Debian's Chromium, headless), as the people who use
+them: every chart renders with data, Live refreshes itself, viewers stay out of SQL Lab,
+and a viewer bound to one site sees only that site."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from . import seed, ui
+from .conftest import DASHBOARDS
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+@pytest.mark.parametrize("slug", list(DASHBOARDS))
+def test_viewer_sees_every_chart_of_the_dashboard_with_data(browser, synced, seeded, screenshots, slug):
+    s = synced
+    session = ui.login(browser, s.superset_url, s.superset_viewer_user, s.superset_viewer_password)
+    ui.open_dashboard(session, slug)
+    states = ui.wait_for_charts(session)
+    ui.screenshot(session, screenshots / f"{slug}.png")
+
+    assert states, f"dashboard {slug} shows no charts"
+    broken = {c.name: c.error or "not rendered" for c in states if c.error or not c.rendered}
+    assert not broken, f"{DASHBOARDS[slug]}: charts without data or with errors: {broken}"
+    assert not session.failed_requests, f"chart data requests failed: {session.failed_requests}"
+    session.page.context.close()
+
+
+def test_live_dashboard_refreshes_itself_when_new_data_arrives(browser, synced, seeded, site_viewer):
+    """A new active_users_live window shows up on an open Live dashboard without a reload
+    (the dashboard's own 10 s refresh), seen by a viewer bound to the test site so that
+    no other traffic can change the number."""
+    username, password, site = site_viewer
+    session = ui.login(browser, synced.superset_url, username, password)
+    ui.open_dashboard(session, "live")
+    ui.wait_for_charts(session)
+    before = ui.chart_text(session, "Users right now")
+    assert str(seeded[0].live_users) in before, f"Users right now shows {before!r}"
+    session.page.evaluate("window.__not_reloaded = true")
+
+    new_users = 4321
+    seed.add_live_window(synced, site, new_users)
+    deadline = time.monotonic() + 45  # the refresh period is 10 s
+    now_text = before
+    while time.monotonic() < deadline and "4,321" not in now_text:
+        session.page.wait_for_timeout(1000)
+        now_text = ui.chart_text(session, "Users right now")
+    assert "4,321" in now_text, f"Users right now still shows {now_text!r} 45 s after new data arrived"
+    assert session.page.evaluate("window.__not_reloaded === true"), "the page was reloaded"
+    session.page.context.close()
+
+
+def test_viewer_cannot_open_sql_lab(browser, synced):
+    s = synced
+    session = ui.login(browser, s.superset_url, s.superset_viewer_user, s.superset_viewer_password)
+    page = session.page
+    assert page.locator('[data-test="navbar-top"]').get_by_text("SQL", exact=True).count() == 0, \
+        "the viewer's menu offers SQL Lab"
+    page.goto(s.superset_url + "/sqllab/")
+    page.wait_for_load_state("networkidle")
+    assert "/sqllab" not in page.url or page.get_by_text(re.compile("access|permission", re.I)).count() > 0, \
+        f"the viewer reached SQL Lab at {page.url}"
+    assert page.locator(".ace_editor, [data-test='sql-editor-tabs']").count() == 0, "a SQL editor is open"
+    session.page.context.close()
+
+
+def test_site_bound_viewer_sees_only_its_site(browser, synced, seeded, site_viewer, screenshots):
+    username, password, site = site_viewer
+    other = seeded[1].site_id
+    session = ui.login(browser, synced.superset_url, username, password)
+    ui.open_dashboard(session, "live")
+    states = ui.wait_for_charts(session)
+    ui.screenshot(session, screenshots / "live-site-viewer.png")
+    assert all(c.rendered for c in states), [c.name for c in states if not c.rendered]
+
+    sites = set(ui.table_column(session, "Top pages now", "site_id"))
+    assert sites == {site}, f"the viewer bound to {site} sees pages of {sites}"
+    page_text = session.page.inner_text("body")
+    assert other not in page_text, f"{other} appears on the dashboard of a viewer bound to {site}"
+    session.page.context.close()
