@@ -1,4 +1,4 @@
--- The events topic (and the ticker's clock topic) as Flink reads it. The clickpulse-event
+-- The events topic as Flink reads it. The clickpulse-event
 -- format (connectors/event-parser) parses and validates each record once, before the
 -- watermark: a malformed record arrives with `error` set and ts = 0, so it can neither
 -- fail the job (a NULL rowtime would) nor move event time. Placeholders are filled from
@@ -28,12 +28,12 @@ CREATE TABLE raw_events (
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay}' DAY TO SECOND(3)
 ) WITH (
   'connector' = 'kafka',
-  'topic' = '${topics}',
+  'topic' = '${topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap_servers}',
   'properties.group.id' = '${group_id}',
-  -- a new group starts at the beginning of the topic; a restart continues where it stopped
-  'scan.startup.mode' = 'group-offsets',
-  'properties.auto.offset.reset' = 'earliest',
+  -- group-offsets: a new group starts at the beginning of the topics, a restart continues
+  -- where the job stopped; `jobs submit --start-at` reads from a record time instead
+  ${startup}
   'format' = 'clickpulse-event',
   'clickpulse-event.max-future-ms' = '${max_future_ms}'
 )

@@ -10,26 +10,39 @@ SELECT COALESCE(payload, '') AS payload, error AS reason, COALESCE(site_id, 'unk
 FROM raw_events
 WHERE error IS NOT NULL;
 
+-- Lateness is judged per Kafka partition, from the records themselves: an event is late
+-- when it is ${watermark_delay_ms} ms or more behind the newest event time its partition
+-- has carried before it (events, resent copies and the ticker's ticks all count). Unlike
+-- Flink's watermark, this running maximum does not depend on how fast partitions are read
+-- and is restored with the checkpoint, so a catch-up or a restart judges every record as
+-- the first pass did. It is never ahead of the watermark the windows use (the minimum
+-- over partitions), so no window drops an event this view calls on time.
+CREATE TEMPORARY VIEW events_judged AS
+SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, proc_time, page, referrer,
+       country, device, plan, properties, schema_version, kafka_ts, tick,
+       ts <= MAX(ts) OVER (PARTITION BY kafka_partition ORDER BY proc_time
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - ${watermark_delay_ms} AS is_late
+FROM raw_events
+WHERE error IS NULL;
+
 -- First copy of each event_id wins; the state is kept for table.exec.state.ttl
 -- (CLICKPULSE_DEDUP_TTL_MS), the bounded interval within which duplicates count once.
 -- Deduplicating on processing time keeps the stream insert-only and event_time a rowtime.
 CREATE TEMPORARY VIEW events_first_copy AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page, referrer,
-       country, device, plan, properties, schema_version, kafka_ts
+       country, device, plan, properties, schema_version, kafka_ts, is_late
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY proc_time ASC) AS copy_no
-  FROM raw_events
-  WHERE error IS NULL AND NOT tick
+  FROM events_judged
+  WHERE NOT tick
 )
 WHERE copy_no = 1;
 
--- Lateness is judged here, downstream of the first shuffle, where the watermark of every
--- source partition (and of the ticker's clock) has been merged: an event at or behind it
--- would be dropped by the windows it belongs to, so it is counted in late_events instead.
+-- Late events are counted here (late_events) and nowhere else.
 CREATE TEMPORARY VIEW late_events_stream AS
 SELECT event_id, site_id, event_time, kafka_ts
 FROM events_first_copy
-WHERE event_time <= CURRENT_WATERMARK(event_time);
+WHERE is_late;
 
 CREATE TEMPORARY VIEW events_clean AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page, referrer,
@@ -38,15 +51,12 @@ SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page,
        COALESCE(plan, 'unknown') AS plan,
        properties, schema_version
 FROM events_first_copy
-WHERE CURRENT_WATERMARK(event_time) IS NULL OR event_time > CURRENT_WATERMARK(event_time);
+WHERE NOT is_late;
 
--- Valid events judged on time where they are read, duplicates included. Only for metrics
--- that duplicates cannot change (whether a user reached a funnel step): MATCH_RECOGNIZE
--- cannot consume the deduplicated stream in Flink 2.0's planner. An event this view keeps
--- but the shared watermark calls late (only possible right after every partition was
--- idle) is dropped by MATCH_RECOGNIZE itself and counted in late_events all the same.
+-- Valid, on-time events, duplicates included. Only for metrics that duplicates cannot
+-- change (whether a user reached a funnel step): MATCH_RECOGNIZE cannot consume the
+-- deduplicated stream in Flink 2.0's planner.
 CREATE TEMPORARY VIEW events_on_time AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page
-FROM raw_events
-WHERE error IS NULL AND NOT tick
-  AND (CURRENT_WATERMARK(event_time) IS NULL OR event_time > CURRENT_WATERMARK(event_time));
+FROM events_judged
+WHERE NOT tick AND NOT is_late;

@@ -35,16 +35,21 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = _env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
     events_topic: str = _env("CLICKPULSE_EVENTS_TOPIC", default="clickpulse.events")
     dead_letter_topic: str = _env("CLICKPULSE_DEAD_LETTER_TOPIC", default="clickpulse.events.dlq")
-    # Clock ticks from `clickpulse ticker`, read by the job with the events topic, so that
-    # event time keeps moving (and the last windows close) when no events arrive.
-    # Empty: the job reads only the events topic.
-    ticks_topic: str = _env("CLICKPULSE_TICKS_TOPIC", default="clickpulse.ticks")
+    # How long a partition of the events topic must be quiet before `clickpulse jobs ticker`
+    # writes clock ticks into it (so that event time, and the windows, keep moving).
+    tick_after_ms: int = _env("CLICKPULSE_TICK_AFTER_MS", default=10_000)
     events_partitions: int = _env("CLICKPULSE_EVENTS_PARTITIONS", default=6)
 
     # --- Flink -------------------------------------------------------------------------
     flink_rest_url: str = _env("FLINK_REST_URL", default="http://127.0.0.1:8081")
+    # The suite's job name, also its Kafka consumer group: stable, so that submit, stop and
+    # upgrade find the running job and its state. Change it only to run a second suite.
+    job_name: str = _env("CLICKPULSE_JOB_NAME", default="clickpulse-events")
     watermark_delay_ms: int = _env("CLICKPULSE_WATERMARK_DELAY_MS", default=5000)
-    idle_timeout_ms: int = _env("CLICKPULSE_IDLE_TIMEOUT_MS", default=10000)
+    # A safety net only: quiet partitions get ticks from the ticker. A short timeout would
+    # let a partition that is merely slow to be read (catching up) fall behind the others'
+    # watermark and its events be dropped by the windows.
+    idle_timeout_ms: int = _env("CLICKPULSE_IDLE_TIMEOUT_MS", default=300_000)
     # Events stamped further ahead of the wall clock than this are invalid: one bad
     # client clock must not move event time for everybody.
     max_future_ms: int = _env("CLICKPULSE_MAX_FUTURE_MS", default=86_400_000)

@@ -7,10 +7,11 @@ test and the generator's ground truth compare the streaming output with it.
 Rules it states (README "Metric semantics" says the same in prose):
 - A record is valid when it satisfies the event contract (schema/event.v1.json); an
   invalid one is counted in `invalid_events` under the first rule it breaks.
-- Records are taken in arrival order. The watermark is the largest event time seen so
-  far (valid records, duplicates and ticks included) minus the watermark delay. The first
-  copy of an event_id is the event; later copies are dropped. An event whose time is at
-  or behind the watermark when it arrives is late: counted in `late_events`, nowhere else.
+- Records are taken in arrival order within each Kafka partition. An event is late when
+  it is the watermark delay or more behind the newest event time its partition carried
+  up to and including it (valid records, duplicates and ticks count; malformed ones do
+  not): counted in `late_events`, nowhere else. The first copy of an event_id is the
+  event; later copies are dropped (copies share a key, hence a partition).
 - Every window is complete (the batch sees the end of the input).
 """
 
@@ -189,23 +190,28 @@ class Classified:
 
 def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = DAY,
              now_ms: int | None = None) -> Classified:
-    """records: raw Kafka values (str) or {"payload": str, "kafka_ts_ms": int} in arrival order."""
+    """records: raw Kafka values (str), or {"payload": str, "kafka_ts_ms": int,
+    "kafka_partition": int} dicts, in arrival order (per partition; partition 0 if absent)."""
     now_ms = now_ms if now_ms is not None else int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     out = Classified([], [], [], [], 0)
     seen: set[str] = set()
-    watermark: int | None = None
+    newest: dict[int, int] = {}   # partition -> newest event time so far
     for rec in records:
-        payload, arrival = (rec, None) if not isinstance(rec, dict) else (rec.get("payload"), rec.get("kafka_ts_ms"))
+        if isinstance(rec, dict):
+            payload, arrival, part = rec.get("payload"), rec.get("kafka_ts_ms"), rec.get("kafka_partition") or 0
+        else:
+            payload, arrival, part = rec, None, 0
         tick = _tick_ts(payload, now_ms, max_future_ms)
         if tick is not None:
-            watermark = max(watermark, tick - watermark_delay_ms) if watermark is not None else tick - watermark_delay_ms
+            newest[part] = max(newest.get(part, tick), tick)
             continue
         try:
             ev = validate(payload, now_ms, max_future_ms)
         except Invalid as e:
             out.invalid.append((_site_of_invalid(payload), str(e), arrival))
             continue
-        on_time = watermark is None or ev.ts > watermark
+        newest[part] = max(newest.get(part, ev.ts), ev.ts)
+        on_time = ev.ts > newest[part] - watermark_delay_ms
         if on_time:
             out.on_time.append(ev)
         if ev.event_id in seen:
@@ -216,8 +222,6 @@ def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms
                 out.clean.append(ev)
             else:
                 out.late.append((ev, arrival))
-        candidate = ev.ts - watermark_delay_ms
-        watermark = candidate if watermark is None else max(watermark, candidate)
     return out
 
 

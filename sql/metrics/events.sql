@@ -5,7 +5,8 @@
 -- switch: CLICKPULSE_RAW_EVENTS
 -- key: event_time, event_id
 SELECT
-  event_time,
+  -- the JDBC connector writes TIMESTAMP, not TIMESTAMP_LTZ; both are UTC here
+  CAST(event_time AS TIMESTAMP(3)) AS event_time,
   event_id,
   event_type,
   site_id,

@@ -11,7 +11,9 @@
 -- template: rendered from sql/funnels.yaml ({{ '{{' }} ... {{ '}}' }} and {{ '{%' }} ... {{ '%}' }} blocks)
 -- key: hour_start, site_id, funnel, step
 SELECT /*+ STATE_TTL('reached' = '1d') */
-  hour_start, site_id, funnel, step, step_name, COUNT(DISTINCT user_id) AS users
+  -- grouped by exactly the table's key (step_name follows from step), so each update is a
+  -- plain upsert of that row
+  hour_start, site_id, funnel, step, MAX(step_name) AS step_name, COUNT(DISTINCT user_id) AS users
 FROM (
 {%- for f in funnels %}
   {%- set outer = loop %}
@@ -49,4 +51,4 @@ FROM (
   {%- endfor %}
 {%- endfor %}
 ) AS reached
-GROUP BY hour_start, site_id, funnel, step, step_name
+GROUP BY hour_start, site_id, funnel, step

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth, same_rows
+from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
 
 U1 = dict(country="DE", device="desktop", plan="pro")

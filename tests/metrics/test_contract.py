@@ -10,7 +10,7 @@ import random
 import pytest
 
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth, same_rows
+from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
 
 GOOD = event("x", 0)
@@ -65,7 +65,7 @@ LATE_ITEMS = [
     event("e2", 5 * MIN),                  # LATE: 5 min behind; arrives in minute 0
     event("e3", 10 * MIN + 1 * SEC),
     event("e2", 5 * MIN),                  # resent late event: already seen, not counted again
-    event("e4", 9 * MIN + 56 * SEC),       # 5 s behind the newest (10:01): at the watermark, LATE
+    event("e4", 9 * MIN + 56 * SEC),       # exactly 5 s behind the newest (10:01): LATE
     event("e5", 9 * MIN + 57 * SEC),       # 4 s behind: on time
     event("e6", 1 * MIN, site="s2"),       # LATE, site s2 (the watermark is global)
 ]
@@ -126,3 +126,23 @@ def test_parser_agrees_with_the_reference_on_edge_cases(mutation_records):
     tables = run(mutation_records, "invalid_events", "events")
     same_as_truth(tables, mutation_records)
     assert tables["events"] and tables["invalid_events"], "the corpus must hold both kinds"
+
+
+def test_lateness_is_judged_within_each_partition():
+    """A partition read after another has moved far ahead is not late for that: each
+    event is compared with the newest event time of its own partition only."""
+    items = [
+        (0, event("p0a", 10 * MIN)),
+        (0, event("p0b", 11 * MIN)),
+        (1, event("p1a", 2 * MIN, user="u2")),          # on time: partition 1 has seen nothing newer
+        (1, event("p1b", 2 * MIN + 30 * SEC, user="u2")),
+        (1, event("p1c", 2 * MIN + 20 * SEC, user="u2")),  # 10 s behind p1b: LATE in partition 1
+        (0, event("p0c", 10 * MIN + 57 * SEC)),          # 3 s behind p0b (22:11:00): within the 5 s delay
+    ]
+    recs = []
+    for i, (part, ev) in enumerate(items):
+        recs.append({"payload": json.dumps(ev), "kafka_ts_ms": T0 + i * 100, "kafka_partition": part, "kafka_offset": i})
+    tables = run(recs, "events", "late_events")
+    assert sorted(r["event_id"] for r in tables["events"]) == ["p0a", "p0b", "p0c", "p1a", "p1b"]
+    assert [r["events"] for r in tables["late_events"]] == [1]
+    same_as_truth(tables, recs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth, same_rows
+from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
 
 
@@ -22,8 +22,8 @@ ITEMS = [
     event("e2", 2 * SEC, "click", country="de", device="Mobile", plan="pro"),  # resent: counts once
     event("e5", 60 * SEC),                            # first millisecond of minute 1
     event("e6", 70 * SEC, site="s2"),                 # another site, same user id
-    event("e7", 64 * SEC),                            # LATE: behind the watermark (70 s - 5 s delay = 65 s)
-    event("e8", 66 * SEC),                            # 4 s behind e6, ahead of the watermark: counted
+    event("e7", 64 * SEC),                            # LATE: 6 s behind the newest event (e6 at 70 s), delay 5 s
+    event("e8", 66 * SEC),                            # 4 s behind e6, within the delay: counted
     "{not json",                                      # malformed: dead letter, not counted here
     event("e9", 10 * MIN),                            # closes every window before minute 10
 ]

@@ -11,7 +11,7 @@ import pytest
 from clickpulse.errors import ClickpulseError
 from clickpulse.runner.funnels import load_funnels
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth, same_rows
+from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
 
 ITEMS = sorted([

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run, same_as_truth
+from harness import run, same_as_truth
 from scenarios import random_traffic, records
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth, same_rows
+from harness import run, same_as_truth, same_rows
 from scenarios import MIN, T0, event, records
 
 ITEMS = sorted([

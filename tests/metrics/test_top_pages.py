@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clickpulse.truth import ts_utc
-from conftest import run, same_as_truth
+from harness import run, same_as_truth
 from scenarios import MIN, SEC, T0, event, records
 
 # Minute 0 on site s1: /p0 gets 12 views, /p1 11, ... /p11 1 view; /a and /b tie at 5

@@ -55,7 +55,7 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
         # a failure must surface as an error here, not as an endless restart loop
         t_env.get_config().set("restart-strategy.type", "none")
         pipeline.create_recorded_source(t_env, settings, path)
-        pipeline.create_views(t_env)
+        pipeline.create_views(t_env, settings)
         columns = {m.name: pipeline.resolved_columns(t_env, m) for m in metrics}
         branches = []
         for m in metrics:

@@ -58,12 +58,17 @@ def load(path: Path) -> Metric:
     header: dict[str, str] = {}
     body_lines = []
     in_header = True
+    last_field = None
     for line in text.splitlines():
         stripped = line.strip()
         if in_header and (stripped.startswith("--") or not stripped):
             m = HEADER_FIELD.match(stripped)
             if m:
-                header[m.group(1)] = m.group(2).strip()
+                last_field = m.group(1)
+                header[last_field] = m.group(2).strip()
+            elif last_field and stripped.startswith("--  "):
+                # an indented comment line continues the field above it
+                header[last_field] += " " + stripped[2:].strip()
             body_lines.append("")
             continue
         in_header = False

@@ -20,9 +20,6 @@ from ..settings import Settings
 from .jars import event_parser_jar
 from .metric import Metric
 
-JOB_NAME = "clickpulse-events"
-
-
 def _template(name: str, **values) -> str:
     path = CONNECTORS_DIR / name
     try:
@@ -46,8 +43,7 @@ def _statements(sql: str) -> list[str]:
 
 def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None = None,
                      parallelism: int | None = None, savepoint: str | None = None,
-                     allow_non_restored_state: bool = False, job_name: str = JOB_NAME,
-                     per_record_watermarks: bool = False):
+                     allow_non_restored_state: bool = False, per_record_watermarks: bool = False):
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
@@ -56,7 +52,7 @@ def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None =
     # cluster can run it without jars installed in its lib/.
     jars = [event_parser_jar(), *connector_jars()]
     conf.set("pipeline.jars", ";".join(p.resolve().as_uri() for p in jars))
-    conf.set("pipeline.name", job_name)
+    conf.set("pipeline.name", settings.job_name)
     conf.set("table.local-time-zone", "UTC")
     conf.set("table.exec.source.idle-timeout", f"{settings.idle_timeout_ms} ms")
     # Bounds the deduplication interval; the per-minute counts and the session and funnel
@@ -93,12 +89,15 @@ def interval_literal(ms: int) -> str:
     return f"{d} {h:02d}:{m:02d}:{sec:02d}.{milli:03d}"
 
 
-def create_kafka_source(t_env, settings: Settings, group_id: str = JOB_NAME) -> None:
-    topics = settings.events_topic + (f";{settings.ticks_topic}" if settings.ticks_topic else "")
+def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, start_at_ms: int | None = None) -> None:
+    if start_at_ms is None:
+        startup = "'scan.startup.mode' = 'group-offsets',\n  'properties.auto.offset.reset' = 'earliest',"
+    else:
+        startup = f"'scan.startup.mode' = 'timestamp',\n  'scan.startup.timestamp-millis' = '{int(start_at_ms)}',"
     t_env.execute_sql(_template(
-        "kafka_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), topics=topics,
-        kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id,
-        max_future_ms=settings.max_future_ms))
+        "kafka_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), topic=settings.events_topic,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id or settings.job_name,
+        max_future_ms=settings.max_future_ms, startup=startup))
 
 
 def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
@@ -107,9 +106,9 @@ def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
         max_future_ms=settings.max_future_ms))
 
 
-def create_views(t_env) -> None:
+def create_views(t_env, settings: Settings) -> None:
     path = CONNECTORS_DIR / "pipeline_views.sql"
-    for stmt in _statements(path.read_text()):
+    for stmt in _statements(_template("pipeline_views.sql", watermark_delay_ms=settings.watermark_delay_ms)):
         try:
             t_env.execute_sql(stmt)
         except Exception as e:  # noqa: BLE001 - the planner's message, with the file

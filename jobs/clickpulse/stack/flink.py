@@ -120,6 +120,33 @@ def stop(settings: Settings) -> bool:
     return was
 
 
+def taskmanager_pids() -> list[int]:
+    out = []
+    for f in procs.run_dir().glob("flink-*taskexecutor*.pid"):
+        out += [int(x) for x in f.read_text().split() if x.isdigit() and procs.pid_alive(int(x))]
+    return out
+
+
+def kill_taskmanager() -> list[int]:
+    """SIGKILL the TaskManager, as a crash would (for recovery tests)."""
+    import signal
+
+    killed = taskmanager_pids()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    for f in procs.run_dir().glob("flink-*taskexecutor*.pid"):
+        f.unlink()
+    return killed
+
+
+def start_taskmanager(settings: Settings) -> None:
+    env = {**os.environ, **_env()}
+    res = subprocess.run([*_script("taskmanager.sh"), "start"], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ClickpulseError(f"Flink taskmanager.sh failed: {(res.stdout + res.stderr).strip()[-300:]}")
+    procs.wait_for(lambda: _taskmanagers(settings) > 0, "Flink TaskManager", 120, procs.log_dir() / "flink")
+
+
 def pids() -> list[int]:
     out = []
     for f in procs.run_dir().glob("flink-*.pid"):

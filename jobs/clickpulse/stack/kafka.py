@@ -108,6 +108,7 @@ def create_topics(settings: Settings) -> None:
         NewTopic(settings.events_topic, settings.events_partitions, 1),
         NewTopic(settings.dead_letter_topic, 3, 1, config={"retention.ms": str(30 * 24 * 3600 * 1000)}),
     ]
+
     todo = [t for t in wanted if t.topic not in existing]
     if not todo:
         return

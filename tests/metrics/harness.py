@@ -1,4 +1,4 @@
-"""Metric tests run the real Flink planner and runtime (a local mini-cluster, no Kafka,
+"""Helpers of the metric tests. Metric tests run the real Flink planner and runtime (a local mini-cluster, no Kafka,
 no database) over recorded Kafka records, through exactly the views and SQL files the
 deployed job runs, and compare the tables with rows computed independently: by hand in
 the spec tests, by clickpulse.truth (plain Python) everywhere."""
@@ -6,8 +6,6 @@ the spec tests, by clickpulse.truth (plain Python) everywhere."""
 from __future__ import annotations
 
 import math
-
-import pytest
 
 from clickpulse import truth
 from clickpulse.runner.local import run_recorded
@@ -42,7 +40,3 @@ def same_as_truth(tables: dict[str, list[dict]], recs: list[dict], **kw) -> None
 def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-12)
 
-
-@pytest.fixture(scope="session")
-def settings():
-    return get_settings()
