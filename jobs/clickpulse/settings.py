@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     superset_site_viewer_user: str = _env("SUPERSET_SITE_VIEWER_USER", default="viewer_site1")
     superset_site_viewer_password: str | None = _env("SUPERSET_SITE_VIEWER_PASSWORD", default=None)
     superset_site_viewer_site: str = _env("SUPERSET_SITE_VIEWER_SITE", default="site-1")
+    # Headless Chromium for the browser tests and `clickpulse dashboards capture-queries`
+    # (Debian's package; Playwright drives it, its own browser downloads are never used).
+    chromium_path: str = _env("CLICKPULSE_CHROMIUM", default="/usr/bin/chromium")
 
     # --- Ingestion -----------------------------------------------------------------------
     generator_rate: float = _env("CLICKPULSE_GENERATOR_RATE", default=200.0)

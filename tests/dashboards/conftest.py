@@ -4,7 +4,6 @@ headless Chromium (Debian's, driven by Playwright)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -15,7 +14,6 @@ from conftest import ROOT, run_cli
 
 from . import seed
 
-CHROMIUM = os.environ.get("CLICKPULSE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
@@ -71,12 +69,15 @@ def site_viewer(synced, seeded, admin):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: run `sudo bash infra/install-test-deps.sh` (apt-get install chromium)")
+    from clickpulse.settings import get_settings
+
+    chromium = get_settings().chromium_path
+    if not shutil.which(chromium) and not Path(chromium).exists():
+        pytest.fail(f"{chromium} not found: run `sudo bash infra/install-test-deps.sh` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -127,3 +127,18 @@ def test_a_new_metric_table_is_chartable_after_sync(admin, synced):
                 admin.delete(f"/api/v1/dataset/{d['id']}")
         with postgres.connect(synced, "admin", autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_every_chart_carries_the_query_its_params_build():
+    """The saved query (query_context) is what the chart-data API, reports and the bench run;
+    it must not drift from the params the dashboards render (re-record it with
+    `clickpulse dashboards capture-queries` after editing a chart)."""
+    for name, cfg in assets.read_assets().items():
+        if not name.startswith("charts/"):
+            continue
+        assert cfg.get("query_context"), f"superset/assets/{name} has no query_context"
+        form_data = json.loads(cfg["query_context"])["form_data"]
+        for key in ("viz_type", "metrics", "metric", "groupby", "x_axis", "time_grain_sqla", "adhoc_filters",
+                    "all_columns", "row_limit"):
+            if key in cfg["params"]:
+                assert form_data.get(key) == cfg["params"][key], f"superset/assets/{name}: query_context.{key} differs"

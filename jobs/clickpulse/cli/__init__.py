@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import dashboards, db, demo, ingest, jobs, metrics, stack
+from . import bench, dashboards, db, demo, ingest, jobs, metrics, stack
 
 app = typer.Typer(
     name="clickpulse",
@@ -27,6 +27,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(bench.app, name="bench")
 ingest.register(app)
 app.command("demo")(demo.demo)
 

@@ -46,3 +46,22 @@ def sync() -> None:
         console.print(f"[yellow]no table yet for sql/metrics/{{{','.join(result.missing_tables)}}}.sql[/]: "
                       "run `clickpulse db migrate`, then sync again")
     console.print(f"open {settings.superset_url}/dashboard/list/ (logins: `clickpulse stack env`)")
+
+
+@app.command("capture-queries")
+def capture_queries() -> None:
+    """Record, for every chart YAML in superset/assets/charts/, the query Superset's Explore
+    builds from its params (the chart's `query_context`, as "Save" in Explore stores it), by
+    opening each chart in headless Chromium. The chart-data API, reports and
+    `clickpulse bench dashboards` need it. Run after editing a chart's params and syncing.
+
+    Example: clickpulse dashboards sync && clickpulse dashboards capture-queries && clickpulse dashboards sync
+    """
+    from ..dashboards.authoring import capture_query_contexts
+    from ..stack.secrets import ensure_secrets
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        changed = capture_query_contexts(ensure_secrets(), progress=progress)
+    console.print(f"query contexts updated in {len(changed)} chart file(s)" +
+                  (": " + ", ".join(changed) if changed else "") + "; run `clickpulse dashboards sync` to load them")
