@@ -27,25 +27,28 @@ TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_u
 
 
 @pytest.fixture(scope="module")
-def suite(flink, tmp_path_factory):
+def suite(flink, tmp_path_factory, request):
     """An isolated deployment of the suite; torn down (job, topics, database) afterwards."""
     tag = uuid.uuid4().hex[:8]
     env = {**os.environ,
-           "CLICKPULSE_EVENTS_TOPIC": f"e2e-{tag}", "CLICKPULSE_TICKS_TOPIC": f"e2e-{tag}-ticks",
-           "CLICKPULSE_DEAD_LETTER_TOPIC": f"e2e-{tag}-dlq", "CLICKPULSE_JOB_NAME": f"clickpulse-e2e-{tag}",
-           "POSTGRES_DB": f"clickpulse_e2e_{tag}", "CLICKPULSE_CHECKPOINT_INTERVAL_MS": "3000"}
+           "CLICKPULSE_EVENTS_TOPIC": f"e2e-{tag}", "CLICKPULSE_DEAD_LETTER_TOPIC": f"e2e-{tag}-dlq",
+           "CLICKPULSE_JOB_NAME": f"clickpulse-e2e-{tag}", "POSTGRES_DB": f"clickpulse_e2e_{tag}",
+           "CLICKPULSE_CHECKPOINT_INTERVAL_MS": "3000"}
+
+    def teardown():
+        run_cli("jobs", "stop", env=env, check=False)
+        from clickpulse.stack.kafka import admin
+        from clickpulse.stack.postgres import connect
+
+        admin(flink).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
+        with connect(flink, "admin", "postgres", autocommit=True) as c:
+            c.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
+
+    request.addfinalizer(teardown)
     run_cli("stack", "topics", env=env)
     run_cli("db", "migrate", env=env)
     run_cli("jobs", "submit", env=env, timeout=300)
-    yield {"env": env, "tag": tag, "dir": tmp_path_factory.mktemp("e2e"), "settings": flink}
-    run_cli("jobs", "stop", env=env, check=False)
-    from clickpulse.stack.kafka import admin
-    from clickpulse.stack.postgres import connect
-
-    admin(flink).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_TICKS_TOPIC"],
-                                env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
-    with connect(flink, "admin", "postgres", autocommit=True) as c:
-        c.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
+    return {"env": env, "tag": tag, "dir": tmp_path_factory.mktemp("e2e"), "settings": flink}
 
 
 def generate(suite, name: str, seed: int, start: str, events: int) -> list[str]:

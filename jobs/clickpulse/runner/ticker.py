@@ -121,7 +121,12 @@ def run(settings: Settings, interval_s: float = 1.0, log=print, stop=lambda: Fal
         f"{settings.tick_after_ms} ms")
     while not stop():
         time.sleep(interval_s)
-        now_ends = topic.ends()
+        try:
+            now_ends = topic.ends()
+        except Exception as e:  # noqa: BLE001 - Kafka away for a while: keep watching
+            log(f"cannot read {topic.topic} ({str(e).splitlines()[0]}); retrying")
+            time.sleep(5)
+            continue
         now = time.monotonic()
         moved = [p for p in topic.partitions if now_ends[p] != ends[p]]
         ends = now_ends

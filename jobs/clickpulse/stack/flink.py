@@ -74,7 +74,8 @@ def prepare(settings: Settings, progress=None) -> None:
     _, rest_port = settings.flink_rest_host_port
     text = Template((INFRA_DIR / "flink" / "config.yaml").read_text()).substitute(
         java_opts=java_opts,
-        slots=max(4, settings.job_parallelism * 2),
+        # room for the suite, a second suite (tests, a replay) and a benchmark job side by side
+        slots=max(8, settings.job_parallelism * 4),
         parallelism=settings.job_parallelism,
         taskmanager_memory=os.environ.get("CLICKPULSE_TASKMANAGER_MEMORY", "3g"),
         rest_port=rest_port,

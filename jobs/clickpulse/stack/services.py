@@ -13,8 +13,9 @@ from . import flink, kafka, postgres, procs, superset
 from .secrets import ensure_secrets
 
 ALL = ["postgres", "kafka", "flink", "superset"]
-# Feeders started by `make demo`; stopped by `stack down` like the services.
-FEEDERS = ["generator", "collector"]
+# Background processes of the stack: the ticker starts with Kafka, the generator and the
+# collector with `make demo`; `stack down` stops them like the services.
+FEEDERS = ["generator", "collector", "ticker"]
 
 
 @dataclass
@@ -46,7 +47,7 @@ def up(names: list[str] | None = None, progress=None) -> Settings:
     settings = ensure_secrets()
     steps = {
         "postgres": lambda: postgres.start(settings),
-        "kafka": lambda: kafka.start(settings),
+        "kafka": lambda: (kafka.start(settings), start_feeder("ticker", ["jobs", "ticker"])),
         "flink": lambda: flink.start(settings, progress),
         "superset": lambda: superset.start(settings),
     }
@@ -106,9 +107,11 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
         ServiceStatus("superset", superset.port(settings), superset.is_ready(settings), procs.read_pid("superset"),
                       settings.superset_url),
     ]
-    for feeder, port in (("generator", None), ("collector", settings.collector_port)):
+    for feeder, port, detail in (("ticker", None, f"ticks quiet partitions of {settings.events_topic}"),
+                                 ("generator", None, "synthetic traffic"),
+                                 ("collector", settings.collector_port, "POST /collect, /demo")):
         pid = procs.read_pid(feeder)
         if pid:
             healthy = procs.port_open(port) if port else True
-            rows.append(ServiceStatus(feeder, port, healthy, pid))
+            rows.append(ServiceStatus(feeder, port, healthy, pid, detail))
     return rows, flink.jobs(settings)
