@@ -9,6 +9,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -127,3 +128,43 @@ def event(site: str, **fields) -> dict:
           "ts": int(time.time() * 1000), "page": "/"}
     ev.update(fields)
     return ev
+
+
+@lru_cache(maxsize=1)
+def funnels() -> list[dict]:
+    import yaml
+
+    from clickpulse.paths import SQL_DIR
+
+    return yaml.safe_load((SQL_DIR / "funnels.yaml").read_text())["funnels"]
+
+
+def funnel_length(name: str) -> int:
+    return next(len(f["steps"]) for f in funnels() if f["name"] == name)
+
+
+def step_matches(step: dict, e: dict) -> bool:
+    """A funnel step of sql/funnels.yaml (event_type, page, page_like) against one event."""
+    import fnmatch
+
+    if e.get("event_type") != step["event_type"]:
+        return False
+    if "page" in step:
+        pages = step["page"] if isinstance(step["page"], list) else [step["page"]]
+        return e.get("page") in pages
+    if "page_like" in step:
+        likes = step["page_like"] if isinstance(step["page_like"], list) else [step["page_like"]]
+        return any(fnmatch.fnmatchcase(e.get("page", ""), p.replace("%", "*").replace("_", "?")) for p in likes)
+    return True
+
+
+def funnel_steps_reached(events: list[dict]) -> dict[str, int]:
+    """How far each funnel gets through `events` (one user's, in time order)."""
+    out = {}
+    for funnel in funnels():
+        i = 0
+        for e in events:
+            if i < len(funnel["steps"]) and step_matches(funnel["steps"][i], e):
+                i += 1
+        out[funnel["name"]] = i
+    return out

@@ -8,12 +8,10 @@ import time
 
 import httpx
 import pytest
-import yaml
 
 from clickpulse.ingest.snippet import snippet
-from clickpulse.paths import SQL_DIR
 
-from .support import KafkaTail, collector_process
+from .support import KafkaTail, collector_process, funnel_length, funnel_steps_reached
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run",
                  "--disable-component-update", "--disable-sync"]
@@ -114,28 +112,8 @@ def custom_order_id(events: list[dict]) -> str:
 
 
 def _assert_funnels_complete(events: list[dict]) -> None:
-    """Every step of every funnel in sql/funnels.yaml is matched, in order."""
-    import fnmatch
-
-    funnels = yaml.safe_load((SQL_DIR / "funnels.yaml").read_text())["funnels"]
-
-    def matches(step, e) -> bool:
-        if e["event_type"] != step["event_type"]:
-            return False
-        if "page" in step:
-            pages = step["page"] if isinstance(step["page"], list) else [step["page"]]
-            return e["page"] in pages
-        if "page_like" in step:
-            likes = step["page_like"] if isinstance(step["page_like"], list) else [step["page_like"]]
-            return any(fnmatch.fnmatchcase(e["page"], p.replace("%", "*").replace("_", "?")) for p in likes)
-        return True
-
-    for funnel in funnels:
-        i = 0
-        for e in events:
-            if i < len(funnel["steps"]) and matches(funnel["steps"][i], e):
-                i += 1
-        assert i == len(funnel["steps"]), f"funnel {funnel['name']} stops after step {i}"
+    for funnel, reached in funnel_steps_reached(events).items():
+        assert reached == funnel_length(funnel), f"funnel {funnel} stops after step {reached}"
 
 
 def test_a_new_session_starts_after_30_minutes_of_inactivity(collector, browser, events_tail, site_id):

@@ -81,6 +81,7 @@ class KafkaSink:
                 "queue.buffering.max.messages": 200_000,
                 "reconnect.backoff.max.ms": 1000,
                 "error_cb": self._on_error,
+                "logger": logging.getLogger("clickpulse.collector.kafka"),
             },
         )
         self.producer = Producer(self._conf)

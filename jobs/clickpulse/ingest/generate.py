@@ -22,6 +22,7 @@ from ..errors import ClickpulseError
 from ..settings import Settings, get_settings
 from .faults import DEMO_RATES, FaultRates
 from .generator import SLICE_MS, Simulation
+from .producer import quiet_logger
 from .sender import KafkaOut, Stats, check_delivered, pump
 from .traffic import Profile, parse_funnel_option
 
@@ -115,7 +116,8 @@ def preflight(settings: Settings, topic: str) -> None:
     from confluent_kafka.admin import AdminClient
 
     try:
-        md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}).list_topics(timeout=10)
+        md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                          "logger": quiet_logger("clickpulse.generator.kafka")}).list_topics(timeout=5)
     except Exception as e:  # noqa: BLE001
         raise ClickpulseError(f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({e}): start it with "
                               "`clickpulse stack up --only kafka` or set KAFKA_BOOTSTRAP_SERVERS") from e

@@ -209,10 +209,12 @@ class Simulation:
         r = self.rng
         pool = self._users[site]
         if pool and r.random() < self.profile.returning_share:
-            user = pool[int(r.random() * len(pool))]
-            if user[2] + SESSION_GAP_MS < now:
-                user[2] = math.inf
-                return user
+            # a few tries: some of the pool are in a session, or were just here
+            for _ in range(5):
+                user = pool[int(r.random() * len(pool))]
+                if user[2] + SESSION_GAP_MS < now:
+                    user[2] = math.inf
+                    return user
         user_id = f"u-{self.prefix}{next(self._ids):x}"
         segment = self._segments[int(r.random() * SEGMENT_POOL)]
         user = [user_id, '"site_id":' + js(site) + ',"user_id":"' + user_id + '"' + segment, math.inf]

@@ -4,6 +4,7 @@ record format (the pipeline's, connectors/dead_letter_sink.sql, plus where it ca
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import orjson
@@ -13,6 +14,16 @@ from ..settings import Settings
 # A dead letter keeps enough of the payload to debug it without risking Kafka's 1 MB
 # message limit on a hostile body.
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """librdkafka's connection chatter, kept off a terminal: failures that matter come back
+    as delivery reports and error callbacks, and are reported from there."""
+    log = logging.getLogger(name)
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+    return log
 
 
 def producer_config(settings: Settings, client_id: str, **overrides: Any) -> dict:

@@ -7,7 +7,8 @@ dataset (timestamp,visitorid,event,itemid,transactionid):
     --event-names view=page_view,addtocart=add_to_cart,transaction=purchase
 
 A mapping value with `{column}` in it is a template. Fields not mapped are read from a
-column of the same name when there is one; a CSV's other columns go to `properties`.
+column of the same name when there is one; a CSV's other columns (and those only used in
+templates) go to `properties`.
 Rows are sent in file order, as recorded; only timestamps move (to now, by default).
 """
 
@@ -133,7 +134,9 @@ def records(path: Path, mapping: dict[str, str], names: dict[str, str], site: st
             if source is None:
                 continue
             value = _value(row, source, path, line)
-            used.update(_TEMPLATE.findall(source) if "{" in source else [source])
+            if "{" not in source:
+                # a column a template reads stays in properties: the template may lose it
+                used.add(source)
             if value is None or value == "":
                 continue
             ev[field] = value

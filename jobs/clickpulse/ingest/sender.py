@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from ..errors import ClickpulseError
 from ..settings import Settings
 from .faults import WARMUP_RECORDS, FaultRates, late_ts, malform, restamp
-from .producer import producer_config
+from .producer import producer_config, quiet_logger
 
 
 QUEUE_MAX = 2_000_000
@@ -66,6 +66,7 @@ class KafkaOut:
                 "delivery.report.only.error": True,
                 "on_delivery": self._failed,
                 "error_cb": self._error,
+                "logger": quiet_logger("clickpulse.generator.kafka"),
             },
         ))
         self._produce = self.producer.produce

@@ -80,12 +80,16 @@ class Profile:
             if not isinstance(data, dict):
                 raise ClickpulseError(f"{path}: expected a mapping of profile keys")
         known = {f.name for f in fields(cls)}
-        for key, value in {**data, **{k: v for k, v in overrides.items() if v is not None}}.items():
-            if key not in known:
-                raise ClickpulseError(f"{path or 'profile'}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-            if key == "funnels":
-                value = {**p.funnels, **value}
-            setattr(p, key, value)
+        # the file's keys, then the command line's; funnels merge funnel by funnel
+        for layer in (data, {k: v for k, v in overrides.items() if v is not None}):
+            for key, value in layer.items():
+                if key not in known:
+                    raise ClickpulseError(f"{path or 'profile'}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+                if key == "funnels":
+                    if not isinstance(value, dict):
+                        raise ClickpulseError(f"{path or 'profile'}: funnels must map funnel names to rates")
+                    value = {**p.funnels, **value}
+                setattr(p, key, value)
         p.check(path)
         return p
 
