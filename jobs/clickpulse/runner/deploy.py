@@ -195,6 +195,11 @@ def submit(settings: Settings, *, rest_url: str | None = None, from_savepoint: s
         if prev:
             from_savepoint = prev[0]
             log(f"continuing from the {prev[1]}: {from_savepoint}")
+        elif _has_committed_offsets(settings):
+            raise ClickpulseError(
+                f"an earlier run of {settings.job_name} read the topic, but none of its savepoints or checkpoints "
+                "can be found; starting empty from where it stopped would rewrite the windows that were open with "
+                "partial counts. Use --from-savepoint PATH, or --fresh to recompute every table from the topic")
     metrics = pipeline.enabled(discover(names), settings)
     _ensure_topics(settings, log)
     t_env, stmt_set, columns = plan(settings, metrics, remote=True, rest_url=rest_url, savepoint=from_savepoint,
@@ -221,6 +226,22 @@ def submit(settings: Settings, *, rest_url: str | None = None, from_savepoint: s
     log(f"{job.name} is RUNNING ({jid}) with {len(metrics)} metrics"
         + (f", restored from {from_savepoint}" if from_savepoint else ""))
     return job
+
+
+def _has_committed_offsets(settings: Settings) -> bool:
+    try:
+        from confluent_kafka import Consumer, TopicPartition
+
+        c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.job_name,
+                      "enable.auto.commit": False})
+        try:
+            parts = c.list_topics(settings.events_topic, timeout=10).topics[settings.events_topic].partitions
+            committed = c.committed([TopicPartition(settings.events_topic, p) for p in parts], timeout=10)
+        finally:
+            c.close()
+        return any(tp.offset >= 0 for tp in committed)
+    except Exception:  # noqa: BLE001 - Kafka not reachable from here: nothing to say
+        return False
 
 
 def _ensure_topics(settings: Settings, log) -> None:

@@ -58,6 +58,10 @@ def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None =
     # Bounds the deduplication interval; the per-minute counts and the session and funnel
     # aggregates that must outlive it carry STATE_TTL hints in their files.
     conf.set("table.exec.state.ttl", f"{settings.dedup_ttl_ms} ms")
+    # Every metric reads the same deduplicated view. Without this the planner pushes each
+    # metric's column selection below the view, the copies stop looking alike, and every
+    # metric gets its own deduplication (its own shuffle of all events and its own state).
+    conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     conf.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_ms} ms")
     conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")

@@ -77,7 +77,7 @@ def prepare(settings: Settings, progress=None) -> None:
         # room for the suite, a second suite (tests, a replay) and a benchmark job side by side
         slots=max(8, settings.job_parallelism * 4),
         parallelism=settings.job_parallelism,
-        taskmanager_memory=os.environ.get("CLICKPULSE_TASKMANAGER_MEMORY", "3g"),
+        taskmanager_memory=settings.taskmanager_memory,
         rest_port=rest_port,
         checkpoint_dir=checkpoint_dir(),
         savepoint_dir=savepoint_dir(),
