@@ -65,10 +65,9 @@ DATA_CACHE_CONFIG = _file_cache("data", int(timedelta(minutes=5).total_seconds()
 DASHBOARD_AUTO_REFRESH_MODE = "force"
 
 FEATURE_FLAGS = {
-    # Charts on the GROUPING SETS tables (active_users_1m, active_users_daily) pick the
-    # rolled-up 'all' rows of the dimensions a native filter does not constrain, with
-    # Jinja's filter_values() in the chart's WHERE clause. Without templating they
-    # would have to add distinct counts across rows.
+    # The Trends event datasets (events_daily, events_hourly) read the per-type rollups
+    # unless a query filters or groups by country, device or plan: a Jinja condition on the
+    # query's filters and columns in their SQL picks the cheapest exact table.
     "ENABLE_TEMPLATE_PROCESSING": True,
     # Render every chart of a dashboard, not only those in the viewport: wall displays
     # must refresh the whole Live dashboard, and full-page screenshots need every chart.

@@ -1,6 +1,6 @@
-"""The hourly and daily event rollups the Trends dashboard reads (V050 on plain
-PostgreSQL) always equal the sums of events_per_minute, whatever the sinks and `db prune`
-do to the minute rows."""
+"""The hourly and daily event rollups the Trends dashboard reads (V050 and V051 on plain
+PostgreSQL, by segment and by event type) always equal the sums of events_per_minute,
+whatever the sinks and `db prune` do to the minute rows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ pytestmark = pytest.mark.integration
 UPSERT = """INSERT INTO events_per_minute (window_start, window_end, site_id, event_type, country, device, plan, events)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (window_start, site_id, event_type, country, device, plan) DO UPDATE SET events = EXCLUDED.events"""
+
+
+def _type_mismatches(conn, site: str, view: str, grain: str) -> list[tuple]:
+    return conn.execute(f"""
+        (SELECT date_trunc('{grain}', window_start, 'UTC'), event_type, sum(events)
+           FROM events_per_minute WHERE site_id = %(s)s GROUP BY 1, 2
+         EXCEPT SELECT bucket, event_type, events FROM {view} WHERE site_id = %(s)s)
+        UNION ALL
+        (SELECT bucket, event_type, events FROM {view} WHERE site_id = %(s)s
+         EXCEPT SELECT date_trunc('{grain}', window_start, 'UTC'), event_type, sum(events)
+           FROM events_per_minute WHERE site_id = %(s)s GROUP BY 1, 2)""", {"s": site}).fetchall()
 
 
 def _mismatches(conn, site: str, view: str, grain: str) -> list[tuple]:
@@ -48,10 +59,12 @@ def test_hourly_and_daily_rollups_equal_the_minute_sums(migrated, site_id):
                           "AND window_start < %s", (site_id, base + dt.timedelta(minutes=10)))  # like db prune
             for view, grain in (("events_per_hour", "hour"), ("events_per_day", "day")):
                 assert _mismatches(admin, site_id, view, grain) == [], view
+            for view, grain in (("events_per_hour_by_type", "hour"), ("events_per_day_by_type", "day")):
+                assert _type_mismatches(admin, site_id, view, grain) == [], view
             assert admin.execute("SELECT count(*) FROM events_per_day WHERE site_id = %s",
                                  (site_id,)).fetchone()[0] > 0
         finally:
             admin.execute("DELETE FROM events_per_minute WHERE site_id = %s", (site_id,))
-        for view in ("events_per_hour", "events_per_day"):
+        for view in ("events_per_hour", "events_per_day", "events_per_hour_by_type", "events_per_day_by_type"):
             left = admin.execute(f"SELECT count(*) FROM {view} WHERE site_id = %s", (site_id,)).fetchone()[0]
             assert left == 0, f"{view} keeps buckets of deleted minute rows"

@@ -5,6 +5,7 @@ table is chartable without hand work."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -142,3 +143,27 @@ def test_every_chart_carries_the_query_its_params_build():
                     "all_columns", "row_limit"):
             if key in cfg["params"]:
                 assert form_data.get(key) == cfg["params"][key], f"superset/assets/{name}: query_context.{key} differs"
+
+
+def test_trends_event_datasets_answer_the_same_from_either_rollup(admin, synced, seeded):
+    """events_daily reads the per-type rollup unless a query filters or groups by a
+    segment; both give the same totals."""
+    ds = next(d for d in admin.list("dataset", columns=["id", "table_name"]) if d["table_name"] == "events_daily")
+    site = seeded[0].site_id
+
+    def events_by_type(extra_filters: list[dict]) -> tuple[dict, str]:
+        body = {"datasource": {"id": ds["id"], "type": "table"}, "force": True,
+                "queries": [{"columns": ["event_type"], "row_limit": 100,
+                             "metrics": [{"expressionType": "SQL", "sqlExpression": "SUM(events)", "label": "n"}],
+                             "filters": [{"col": "site_id", "op": "IN", "val": [site]}] + extra_filters}],
+                "result_format": "json", "result_type": "full"}
+        data = admin.post("/api/v1/chart/data", body)["result"][0]
+        return {r["event_type"]: r["n"] for r in data["data"]}, data["query"]
+
+    by_type, sql = events_by_type([])
+    assert "FROM events_per_day_by_type" in sql
+    countries = sorted({r[0] for r in postgres.connect(synced, "reader", autocommit=True).execute(
+        "SELECT DISTINCT country FROM events_per_day WHERE site_id = %s", (site,)).fetchall()})
+    full, sql = events_by_type([{"col": "country", "op": "IN", "val": countries}])
+    assert re.search(r"FROM events_per_day\b(?!_)", sql), sql
+    assert by_type == full and sum(by_type.values()) > 0

@@ -169,10 +169,24 @@ def primary_key(conn, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def render_for_probe(sql: str) -> str:
+    """A virtual dataset's SQL as Superset renders it for a query with no filters and no
+    columns (Jinja templates pick their branch from those), for reading its columns."""
+    if "{%" not in sql and "{{" not in sql:
+        return sql
+    from jinja2.sandbox import SandboxedEnvironment
+
+    empty = {"filter": [], "columns": [], "groupby": [], "metrics": [], "from_dttm": None, "to_dttm": None,
+             "filter_values": lambda *a, **k: [], "get_filters": lambda *a, **k: [],
+             "url_param": lambda *a, **k: None, "current_username": lambda *a, **k: None,
+             "current_user_id": lambda *a, **k: None}
+    return SandboxedEnvironment().from_string(sql).render(**empty)
+
+
 def query_columns(conn, sql: str, where: str) -> list[tuple[str, str]]:
     try:
-        cur = conn.execute(f"SELECT * FROM ({sql}) AS virtual_table LIMIT 0")
-    except Exception as e:  # noqa: BLE001 - any database error names the file to fix
+        cur = conn.execute(f"SELECT * FROM ({render_for_probe(sql)}) AS virtual_table LIMIT 0")
+    except Exception as e:  # noqa: BLE001 - any database or template error names the file to fix
         conn.rollback()
         raise ClickpulseError(f"{where}: its SQL does not run on the analytics database: "
                               f"{str(e).strip().splitlines()[0]}") from None

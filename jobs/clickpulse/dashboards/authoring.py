@@ -5,7 +5,8 @@ Superset stores, next to a chart's params, the query its frontend builds from th
 (`GET /api/v1/chart/<id>/data/`), reports, alerts and `clickpulse bench dashboards` run a
 chart from it without a browser. A hand-edited YAML has none, so this module opens each
 chart in Explore in headless Chromium, records the query the frontend sends, and writes it
-into the chart's YAML, exactly as "Save" in Explore would have.
+into the chart's YAML (with the params as Explore sends them), exactly as "Save" in
+Explore would have.
 """
 
 from __future__ import annotations
@@ -88,8 +89,13 @@ def capture_query_contexts(settings: Settings, directory: Path | None = None, pr
             qc["force"] = False
             qc["result_format"], qc["result_type"] = "json", "full"
             text = json.dumps(qc, sort_keys=True)
-            if cfg.get("query_context") != text:
+            # Explore fills in its defaults; the params are saved as it sends them, as
+            # "Save" does, so params and query always describe the same chart.
+            params = {k: v for k, v in (qc.get("form_data") or {}).items()
+                      if k not in ("force", "result_format", "result_type")}
+            if cfg.get("query_context") != text or cfg.get("params") != params:
                 cfg["query_context"] = text
+                cfg["params"] = params
                 path.write_text(dump_yaml(cfg))
                 changed.append(path.name)
             if task is not None:
