@@ -54,21 +54,21 @@ def demo(
             step()
             p.update(task, completed=1, description=f"[green]✓[/] {label}")
     s = ensure_secrets()
-    console.print(
-        f"""
-[bold]clickpulse is running[/]
-  Flink UI        {s.flink_rest_url}
-  Dashboards      {s.superset_url}/dashboard/list/   (Live dashboard refreshes every 10 s)
+    # plain print: the banner is what users copy from, so no wrapping or markup
+    print(f"""
+clickpulse is running
+  Flink UI        {s.flink_rest_url}   (job {s.job_name})
+  Dashboards      {s.superset_url}/dashboard/list/   (Live refreshes every 10 s)
     admin         {s.superset_admin_user} / {s.superset_admin_password}
     analyst       {s.superset_analyst_user} / {s.superset_analyst_password}
     viewer        {s.superset_viewer_user} / {s.superset_viewer_password}
+    site viewer   {s.superset_site_viewer_user} / {s.superset_site_viewer_password}   (sees only {s.superset_site_viewer_site})
   Collector demo  http://{s.collector_host}:{s.collector_port}/demo
-  Kafka           {s.kafka_bootstrap_servers}  (topic {s.events_topic}, dead letters {s.dead_letter_topic})
-  PostgreSQL      {s.dsn('reader')}  (read-only; password: `clickpulse stack env`)
+  Kafka           {s.kafka_bootstrap_servers}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
+  PostgreSQL      {s.dsn('reader')}   (read-only)
   Generator       {rate:g} events/s over {sites} sites
 
   Other tools:    eval "$(clickpulse stack env)"
   Status:         clickpulse stack status
-  Stop:           make down      (state kept in .clickpulse/; `make clean` removes it)
-"""
-    )
+  Stop:           make down   (state kept in .clickpulse/; `make clean` removes it)
+""")
