@@ -81,3 +81,124 @@ def dashboards(
     if timings and bench.overall(timings)["p95"] >= budget_ms:
         console.print(f"[red]overall p95 {bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
         raise typer.Exit(1)
+
+
+def _counts(text: str, option: str) -> list[int]:
+    from ..errors import ClickpulseError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ClickpulseError(f"{option} {text!r}: expected positive integers, e.g. 1,2")
+    return values
+
+
+def _table(title: str, rows: list[dict], columns: list[str] | None = None) -> None:
+    columns = columns or list(rows[0])
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col.replace("_", " "), justify="right")
+    for r in rows:
+        t.add_row(*(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in columns))
+    Console().print(t)
+
+
+@app.command("generate")
+def generate(
+    events: int = typer.Option(2_000_000, "--events", min=1000, help="Records per run."),
+    workers: str = typer.Option("1,2", "--workers", help="Generator processes to try, one run each."),
+    rate: float = typer.Option(1000.0, "--rate", help="Simulated traffic density (events per event-time second)."),
+) -> None:
+    """Events/s `clickpulse generate` pushes into Kafka (acks=all, idempotent, lz4), as fast
+    as it can, with the demo's mix of faults, into a throwaway topic with the events topic's
+    partitions. Checks that Kafka holds every record. Writes reports/bench-generate-*.md/.json.
+
+    Example: clickpulse bench generate --events 2000000 --workers 1,2
+    """
+    from ..ingest import bench as ingest_bench
+    from ..settings import get_settings
+
+    settings = get_settings()
+    info = ingest_bench.meta(settings)
+    rows = []
+    for n in _counts(workers, "--workers"):
+        with _progress() as progress:
+            task = progress.add_task(f"{n} worker(s)", total=events)
+            rows.append(ingest_bench.generate(settings, events=events, workers=n, rate=rate,
+                                              progress=lambda s: progress.update(task, completed=s.records)))
+    _table("clickpulse generate -> Kafka", rows)
+    console.print(f"report: {ingest_bench.write_report('generate', 'records/s into Kafka', rows, info, [])}")
+
+
+@app.command("collect")
+def collect(
+    seconds: int = typer.Option(20, "--seconds", min=2, help="Length of each timed wrk run."),
+    batch: str = typer.Option("1,20", "--batch", help="Events per request, one run each."),
+    connections: int = typer.Option(32, "--connections", min=1, help="Concurrent HTTP connections."),
+    threads: int = typer.Option(2, "--threads", min=1, help="wrk threads."),
+    collector_workers: int = typer.Option(1, "--collector-workers", min=1, help="`clickpulse collect --workers`."),
+) -> None:
+    """Events/s and p50/p99 latency of `clickpulse collect` under load from wrk (Debian's
+    `wrk`, a Lua script posting batches with unique event ids), each request answered only
+    after Kafka acknowledged it, into a throwaway topic. Writes reports/bench-collect-*.md/.json.
+
+    Example: clickpulse bench collect --seconds 20 --batch 1,20 --connections 32
+    """
+    from ..ingest import bench as ingest_bench
+    from ..settings import get_settings
+
+    settings = get_settings()
+    info = ingest_bench.meta(settings)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        rows = ingest_bench.collect(settings, seconds=seconds, batches=_counts(batch, "--batch"),
+                                    connections=connections, threads=threads, collector_workers=collector_workers,
+                                    progress=progress)
+    _table("POST /collect under wrk", rows, ["batch", "connections", "requests_per_s", "events_per_s", "p50_ms",
+                                             "p90_ms", "p99_ms", "non_2xx"])
+    notes = ["wrk runs closed-loop on the same machine (shares its cores with the collector and Kafka); "
+             "latency is time to a 2xx, which waits for Kafka's acks=all acknowledgement"]
+    console.print(f"report: {ingest_bench.write_report('collect', 'events/s and latency', rows, info, notes)}")
+
+
+@app.command("pipeline")
+def pipeline(
+    events: int = typer.Option(1_000_000, "--events", min=10_000, help="Events to produce, then process."),
+    parallelism: str = typer.Option("2", "--parallelism", help="Job parallelisms to try, one run each, e.g. 1,2."),
+    raw_events: str = typer.Option("off", "--raw-events",
+                                   help="Whether the suite also writes every event to the `events` table: on, off "
+                                        "or both (one run each)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Generator processes producing the backlog."),
+) -> None:
+    """Events/s the whole metric suite processes: produce EVENTS events into a topic of their
+    own, then deploy a separate copy of the suite (own job, consumer group and database) to
+    the local cluster, time how fast it reads the backlog, flush, and time until the last
+    windows are in PostgreSQL. Writes reports/bench-pipeline-*.md/.json. A running demo
+    keeps running (it competes for the same two cores; stop it for clean figures).
+
+    Example: clickpulse bench pipeline --events 2000000 --parallelism 1,2 --raw-events both
+    """
+    import shlex
+    import sys
+
+    from ..runner import bench as pipeline_bench
+    from ..stack.secrets import ensure_secrets
+
+    settings = ensure_secrets()
+    modes = {"on": [True], "off": [False], "both": [False, True]}.get(raw_events)
+    if modes is None:
+        from ..errors import ClickpulseError
+
+        raise ClickpulseError(f"--raw-events {raw_events!r}: choose on, off or both")
+    results = []
+    for p in _counts(parallelism, "--parallelism"):
+        for raw in modes:
+            with _progress() as progress:
+                results.append(pipeline_bench.run(settings, events, p, raw, workers, progress))
+    rows = [{"events": r.events, "parallelism": r.parallelism, "raw events": "on" if r.raw_events else "off",
+             "produce ev/s": r.produce_rate, "suite ev/s": r.consume_rate, "peak ev/s": r.peak_rate,
+             "flush→tables s": r.flush_to_tables_s} for r in results]
+    _table("metric suite throughput", rows)
+    report = pipeline_bench.write_report(results, "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    console.print(f"report: {report}")

@@ -134,29 +134,33 @@ def run_one(run: Run, *, progress=None, keep: list | None = None, stop=lambda: F
                 slice_ms=run.slice_ms, progress=progress, keep=keep, stop=stop)
 
 
-def run_many(run: Run, *, progress=None, stop=lambda: False) -> Stats:
-    """One process per worker, each with 1/N of the users and its own producer."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    counts = ctx.Array("q", run.workers, lock=False)
-    results = ctx.Queue()
-    halt = ctx.Event()
-
-    def work(i: int) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker(run: Run, i: int, counts, results, halt) -> None:
+    """One worker process: its share of the users (and of --events), its own producer."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         part = replace(run, worker=i, limit=None if run.limit is None else
                        run.limit // run.workers + (1 if i < run.limit % run.workers else 0))
 
         def report(s: Stats) -> None:
             counts[i] = s.records
 
-        try:
-            results.put(("ok", run_one(part, progress=report, stop=halt.is_set).__dict__))
-        except Exception as e:  # noqa: BLE001 - reported by the parent
-            results.put(("error", f"worker {i}: {e}"))
+        stats = run_one(part, progress=report, stop=halt.is_set)
+        results.put(("ok", stats.__dict__))
+    except Exception as e:  # noqa: BLE001 - reported by the parent
+        results.put(("error", f"worker {i}: {e}"))
 
-    procs = [ctx.Process(target=work, args=(i,), daemon=True) for i in range(run.workers)]
+
+def run_many(run: Run, *, progress=None, stop=lambda: False) -> Stats:
+    """One process per worker, each with 1/N of the users and its own producer. Spawned,
+    not forked: librdkafka does not survive a fork of a process that has used it."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    counts = ctx.Array("q", run.workers, lock=False)
+    results = ctx.Queue()
+    halt = ctx.Event()
+    procs = [ctx.Process(target=_worker, args=(run, i, counts, results, halt), daemon=True)
+             for i in range(run.workers)]
     started = time.monotonic()
     for p in procs:
         p.start()
@@ -171,18 +175,21 @@ def run_many(run: Run, *, progress=None, stop=lambda: False) -> Stats:
                     progress(Stats(records=sum(counts), seconds=time.monotonic() - started))
                 if stop():
                     halt.set()
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead and results.empty():
+                    raise ClickpulseError(f"a generator worker died (exit code {dead[0]})")
                 continue
             done += 1
             if kind == "error":
                 halt.set()
                 raise ClickpulseError(payload)
-            s = Stats(**payload)
-            total.add(s)
+            total.add(Stats(**payload))
     finally:
         halt.set()
         for p in procs:
             p.join(timeout=30)
-    total.seconds = time.monotonic() - started
+    if progress:
+        progress(total)
     return total
 
 

@@ -31,6 +31,10 @@ class Stats:
     seconds: float = 0.0
     first_ts: int | None = None
     newest_ts: int | None = None
+    # wall clock (epoch s) of the first record and of the last acknowledgement: workers'
+    # runs are combined from these
+    started_at: float | None = None
+    ended_at: float | None = None
     malformed_kinds: dict = field(default_factory=dict)
 
     @property
@@ -41,7 +45,12 @@ class Stats:
         for name in ("records", "out_of_order", "late", "duplicates", "malformed", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.first_error = self.first_error or other.first_error
-        self.seconds = max(self.seconds, other.seconds)
+        if other.started_at is not None:
+            self.started_at = min(self.started_at or other.started_at, other.started_at)
+            self.ended_at = max(self.ended_at or other.ended_at, other.ended_at)
+            self.seconds = self.ended_at - self.started_at
+        else:
+            self.seconds = max(self.seconds, other.seconds)
         for k, v in other.malformed_kinds.items():
             self.malformed_kinds[k] = self.malformed_kinds.get(k, 0) + v
 
@@ -201,7 +210,10 @@ def pump(
             continue
         first = chunk[0][2]
         if t0 is None:
+            # the clock starts with the first record: a simulation's warm-up is not sending
             t0 = stats.first_ts = first
+            started = last_report = time.monotonic()
+            stats.started_at = time.time()
         final = False
         if end_ts is not None and chunk[-1][2] >= end_ts:
             chunk = [r for r in chunk if r[2] < end_ts]
@@ -254,6 +266,8 @@ def pump(
     stats.records, stats.newest_ts = n, newest
     out.close()
     stats.seconds = time.monotonic() - started
+    stats.ended_at = time.time()
+    stats.started_at = stats.started_at or stats.ended_at
     if progress:
         progress(stats)
     return stats
