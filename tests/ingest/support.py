@@ -50,8 +50,21 @@ class KafkaTail:
         assert topic in md.topics and md.topics[topic].error is None, f"topic {topic} missing"
         self.start = []
         for p in md.topics[topic].partitions:
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = self._offsets(TopicPartition(topic, p))
             self.start.append(TopicPartition(topic, p, low if from_beginning else high))
+
+    def _offsets(self, tp) -> tuple[int, int]:
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self.consumer.get_watermark_offsets(tp, timeout=10)
+            except KafkaException:
+                # a broker that just started may still be electing partition leaders
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def read(self, marker: str, count: int | None = None, timeout: float = 30.0, settle: float = 1.0) -> list[Record]:
         """Records containing `marker` (a site id, say): until `count` are there (then `settle`

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ DEMO_PATHS = ("/demo", "/", "/pricing", "/signup", "/cart", "/checkout", "/landi
 
 class KafkaUnavailable(Exception):
     pass
+
+
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 def parse_write_keys(spec: str) -> dict[str, set[str]]:
@@ -79,6 +84,8 @@ class KafkaSink:
                 # a record not acknowledged in time fails, and its request gets a 503
                 "message.timeout.ms": settings.collector_kafka_timeout_ms,
                 "queue.buffering.max.messages": 200_000,
+                # a request waits for its acknowledgement: batch briefly, concurrency fills batches
+                "linger.ms": 2,
                 "reconnect.backoff.max.ms": 1000,
                 "error_cb": self._on_error,
                 "logger": logging.getLogger("clickpulse.collector.kafka"),
@@ -282,7 +289,7 @@ class Collector:
         return web.Response(text=demo_page(site if site != DEMO_SITE else None, key), content_type="text/html")
 
     def _error(self, status: int, message: str, **extra) -> web.Response:
-        return web.json_response({"error": message, **extra}, status=status)
+        return _json({"error": message, **extra}, status=status)
 
     async def collect(self, request: web.Request) -> web.Response:
         s = self.settings
@@ -336,8 +343,8 @@ class Collector:
                 await dead
                 self.counters.inc("clickpulse_collector_events_total", len(out.valid), outcome="failed")
                 log.warning("503: %s", e)
-                return web.json_response({"error": "Kafka did not acknowledge the events; retry later",
-                                          "accepted": 0}, status=503, headers={"Retry-After": "5"})
+                return _json({"error": "Kafka did not acknowledge the events; retry later", "accepted": 0},
+                             status=503, headers={"Retry-After": "5"})
         await dead
         self.counters.inc("clickpulse_collector_events_total", len(out.valid), outcome="accepted")
         self.counters.inc("clickpulse_collector_events_total", len(out.rejected), outcome="invalid")
@@ -345,7 +352,7 @@ class Collector:
             summary = (out.rejected[0]["reason"] if len(events) == 1
                        else f"{len(out.rejected)} of {len(events)} events rejected")
             return self._error(400, summary, accepted=len(out.valid), rejected=out.rejected)
-        return web.json_response({"accepted": len(out.valid)}, status=200)
+        return _json({"accepted": len(out.valid)}, status=200)
 
     async def _dead_letters(self, records: list[bytes]) -> None:
         """Best effort: the client's answer (400) does not depend on the dead-letter topic."""
@@ -430,7 +437,8 @@ class Collector:
 
 def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve until interrupted; with several workers each process has its own producer and
-    the kernel spreads connections over them (SO_REUSEPORT)."""
+    the kernel spreads connections over them (SO_REUSEPORT). GET /metrics then shows the
+    counters of whichever worker answers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     collector = Collector(settings)  # fails fast on bad settings, before any fork
     if workers <= 1:
@@ -443,12 +451,19 @@ def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
              for _ in range(workers)]
     for p in procs:
         p.start()
-    try:
-        for p in procs:
-            p.join()
-    except KeyboardInterrupt:
+
+    def stop(*_):
+        # each worker drains its in-flight requests and flushes its producer on SIGTERM
         for p in procs:
             p.terminate()
+        for p in procs:
+            p.join(timeout=settings.collector_kafka_timeout_ms / 1000 + 10)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        p.join()
 
 
 def _serve(collector: Collector, host: str, port: int, reuse_port: bool) -> None:
