@@ -11,11 +11,10 @@ one string concatenation.
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import math
+import operator
 import random
-from collections import deque
 from functools import lru_cache
 from typing import Iterator
 
@@ -34,7 +33,7 @@ SEGMENT_POOL = 4096
 # in its steady state from the start rather than ramping up over the first minutes.
 WARMUP_MS = 10 * 60 * 1000
 WARMUP_MAX_SESSIONS = 200_000
-# event time per chunk, at most; below the 300 ms between a session's steps (see chunks())
+# event time per chunk, at most
 SLICE_MS = 100
 
 
@@ -77,7 +76,7 @@ class Simulation:
         self.prefix = id_prefix
         self.slice_ms = max(1, min(slice_ms, SLICE_MS))
         self._ids = itertools.count(1)
-        self._users: dict[str, deque] = {s: deque(maxlen=RETURNING_POOL) for s in sites}
+        self._users: dict[str, list] = {s: [0] for s in sites}
         self._bind(random.Random(seed))
         self._scripts = [self._script() for _ in range(SCRIPT_POOL)]
         self._segments = [self._segment() for _ in range(SEGMENT_POOL)]
@@ -204,21 +203,27 @@ class Simulation:
         return frag
 
     def _user(self, site: str, now: int) -> list:
-        """[user_id, JSON fragment of the user's fields, end of their last session] of a
-        returning user who is not in a session now, or of a new user."""
+        """[user_id, JSON fragment of the user's fields, end of their last session, Kafka key]
+        of a returning user who is not in a session now, or of a new user."""
         r = self.rng
-        pool = self._users[site]
-        if pool and r.random() < self.profile.returning_share:
+        pool = self._users[site]  # [write position, users...]: a ring of the latest users
+        n = len(pool) - 1
+        if n and r.random() < self.profile.returning_share:
             # a few tries: some of the pool are in a session, or were just here
             for _ in range(5):
-                user = pool[int(r.random() * len(pool))]
+                user = pool[1 + int(r.random() * n)]
                 if user[2] + SESSION_GAP_MS < now:
                     user[2] = math.inf
                     return user
         user_id = f"u-{self.prefix}{next(self._ids):x}"
         segment = self._segments[int(r.random() * SEGMENT_POOL)]
-        user = [user_id, '"site_id":' + js(site) + ',"user_id":"' + user_id + '"' + segment, math.inf]
-        pool.append(user)
+        user = [user_id, '"site_id":' + js(site) + ',"user_id":"' + user_id + '"' + segment, math.inf,
+                user_id.encode()]
+        if n < RETURNING_POOL:
+            pool.append(user)
+        else:
+            pool[1 + pool[0]] = user
+            pool[0] = (pool[0] + 1) % RETURNING_POOL
         return user
 
     def _cycle(self, ts: float) -> float:
@@ -231,9 +236,9 @@ class Simulation:
     # --- the stream --------------------------------------------------------------------------
     def chunks(self) -> Iterator[list[tuple[bytes, str, int]]]:
         """Lists of (key, value, ts), each the events of one slice of event time in time
-        order, forever. Events wait in a calendar of slices rather than a heap: one sort per
-        slice is cheaper than a heap operation per event. A session's next step is never in
-        the slice being sent, since steps are at least 300 ms apart."""
+        order, forever. A session's events are all rendered when it starts (its times are
+        known then) and wait in a calendar of slices: one sort per slice, and no per-event
+        Python work after that. Memory: about `rate` x 30 s of pending events."""
         r = self.rng
         rand, expo = r.random, r.expovariate
         ids, prefix = self._ids, self.prefix
@@ -241,66 +246,40 @@ class Simulation:
         scripts, n_scripts = self._scripts, len(self._scripts)
         slice_ms = self.slice_ms
         calendar: dict[int, list] = {}
+        get = calendar.get
         start = self.start_ms
 
-        def begin(at: int) -> list:
+        def begin(at: int) -> None:
             user = user_of(site_of(), at)
+            script = scripts[int(rand() * n_scripts)]
+            user[2] = at + script[-1][0]
             session_id = "s-" + prefix + format(next(ids), "x")
             head = "{" + user[1] + ',"session_id":"' + session_id + '","event_id":"' + session_id
-            return [scripts[int(rand() * n_scripts)], 0, head, user[0].encode(), at, user]
-
-        def schedule(t: int, st: list) -> None:
-            k = t // slice_ms
-            bucket = calendar.get(k)
-            if bucket is None:
-                calendar[k] = [(t, st)]
-            else:
-                bucket.append((t, st))
+            key = user[3]
+            for offset, frag in script:
+                t = at + offset
+                if t < start:  # a session already under way at the start
+                    continue
+                item = (key, head + frag + str(t) + "}", t)
+                bucket = get(t // slice_ms)
+                if bucket is None:
+                    calendar[t // slice_ms] = [item]
+                else:
+                    bucket.append(item)
 
         # sessions in progress at the start: only their events from the start on are sent
         arrival = start - min(WARMUP_MS, WARMUP_MAX_SESSIONS / self._session_rate)
-        while arrival < start:
-            st = begin(int(arrival))
-            script, at = st[0], st[4]
-            first = next((i for i, step in enumerate(script) if at + step[0] >= start), None)
-            if first is None:
-                st[5][2] = at + script[-1][0]
-            else:
-                st[1] = first
-                schedule(at + script[first][0], st)
-            arrival += expo(self._session_rate * cycle(arrival))
-
-        k = start // slice_ms
+        k = int(arrival) // slice_ms
         while True:
             end = (k + 1) * slice_ms
             while arrival < end:
-                st = begin(int(arrival))
-                schedule(st[4] + st[0][0][0], st)
+                begin(int(arrival))
                 arrival += expo(self._session_rate * cycle(arrival))
             bucket = calendar.pop(k, None)
             k += 1
-            if not bucket:
-                continue
-            bucket.sort(key=_first)
-            out = []
-            emit = out.append
-            get = calendar.get
-            for ts, st in bucket:
-                script, i = st[0], st[1]
-                emit((st[3], st[2] + script[i][1] + str(ts) + "}", ts))
-                i += 1
-                if i < len(script):
-                    st[1] = i
-                    # schedule(), inlined: this loop is the generator's hot path
-                    t = st[4] + script[i][0]
-                    later = get(t // slice_ms)
-                    if later is None:
-                        calendar[t // slice_ms] = [(t, st)]
-                    else:
-                        later.append((t, st))
-                else:
-                    st[5][2] = ts
-            yield out
+            if bucket:
+                bucket.sort(key=_TS)
+                yield bucket
 
     def __iter__(self) -> Iterator[tuple[bytes, str, int]]:
         if self._session_rate <= 0:
@@ -309,5 +288,4 @@ class Simulation:
             yield from chunk
 
 
-def _first(item):
-    return item[0]
+_TS = operator.itemgetter(2)
