@@ -401,11 +401,13 @@ class Collector:
         country: list = []  # looked up once per request, only if an event needs it
         for i, ev in enumerate(events):
             if isinstance(ev, dict):
-                ev = {k: v for k, v in ev.items() if k not in COLLECTOR_FIELDS}
+                # the parsed body is ours alone: events are changed in place
+                for name in COLLECTOR_FIELDS:
+                    ev.pop(name, None)
             reason = self.schema.reason(ev, received, self.max_future_ms)
             value = None
             if reason is None:
-                ev = self.schema.normalized(ev)
+                self.schema.normalize_in_place(ev)
                 ev["received_at"] = received
                 if device and "device" not in ev:
                     ev["device"] = device

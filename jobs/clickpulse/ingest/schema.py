@@ -30,6 +30,7 @@ SCHEMA_FILES = {1: "event.v1.json"}
 FIELD_ORDER = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer",
                "country", "device", "plan", "properties", "schema_version"]
 OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan")
+_NULLABLE = (*OPTIONAL_STRINGS, "properties", "schema_version")
 MAX_FUTURE_MS = 24 * 3600 * 1000
 # orjson cannot serialize deeper than 254 levels, and no analytics property needs 32.
 MAX_DEPTH = 32
@@ -149,48 +150,55 @@ def depth_exceeds(value: Any, limit: int) -> bool:
 # Keywords that only annotate; every other keyword must be one the compiled checker applies.
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "default", "examples", "$comment"}
 _FIELD_KEYWORDS = {"type", "minLength", "maxLength", "minimum", "maximum", "pattern"}
-_TYPES = {
-    "string": lambda v: isinstance(v, str),
-    "integer": _is_integer,
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
+# JSON types as the Python types a JSON parser returns; `integer` also needs _is_integer
+_PY_TYPES = {"string": str, "integer": int, "object": dict, "null": type(None), "array": list,
+             "boolean": bool, "number": float}
+_NO_LIMIT = float("inf")
 
 
 def _compile_field(name: str, spec: dict):
     """One field's rules as a function returning (keyword, limit) of the first broken rule.
 
-    jsonschema takes ~100 µs per event; this takes a few, and tests/ingest/test_contract.py
-    checks that both give the same verdict on generated events."""
+    jsonschema takes ~100 µs per event; this takes a few (it runs for every field of every
+    event the collector sees), and tests/ingest/test_contract.py checks that both give the
+    same verdict on generated events."""
     unknown = set(spec) - _FIELD_KEYWORDS - _ANNOTATIONS
     if unknown:
         raise ClickpulseError(f"schema field {name!r} uses {', '.join(sorted(unknown))}, which "
                               "jobs/clickpulse/ingest/schema.py does not apply: add it there")
     types = spec.get("type", [])
     types = [types] if isinstance(types, str) else list(types)
-    checks = [_TYPES[t] for t in types]
-    nullable = "null" in types
-    min_len, max_len = spec.get("minLength"), spec.get("maxLength")
-    minimum, maximum = spec.get("minimum"), spec.get("maximum")
-    pattern = _ecma(spec["pattern"]) if "pattern" in spec else None
+    allowed = frozenset(_PY_TYPES[t] for t in types) if types else None
+    if "number" in types:
+        allowed |= {int}
+    strict_int = "integer" in types and "number" not in types
+    min_len = spec.get("minLength", 0)
+    max_len = spec.get("maxLength", _NO_LIMIT)
+    minimum = spec.get("minimum", -_NO_LIMIT)
+    maximum = spec.get("maximum", _NO_LIMIT)
+    pattern = _ecma(spec["pattern"]).search if "pattern" in spec else None
+    source = spec.get("pattern")
 
     def check(v):
-        if v is None and nullable:
-            return None
-        if checks and not any(c(v) for c in checks):
-            return "type", None
-        if isinstance(v, str):
-            n = utf16_len(v) if (min_len is not None or max_len is not None) else 0
-            if min_len is not None and n < min_len:
+        t = type(v)
+        if allowed is not None and t not in allowed:
+            # dict/str subclasses and the like: what isinstance would say
+            if not any(isinstance(v, a) for a in allowed) or t is bool:
+                return "type", None
+        if t is str:
+            n = len(v) if v.isascii() else utf16_len(v)
+            if n < min_len:
                 return "minLength", min_len
-            if max_len is not None and n > max_len:
+            if n > max_len:
                 return "maxLength", max_len
-            if pattern is not None and not pattern.search(v):
-                return "pattern", spec["pattern"]
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            if minimum is not None and v < minimum:
+            if pattern is not None and not pattern(v):
+                return "pattern", source
+        elif t is int or t is float:
+            if strict_int and not _is_integer(v):
+                return "type", None
+            if v < minimum:
                 return "minimum", minimum
-            if maximum is not None and v > maximum:
+            if v > maximum:
                 return "maximum", maximum
         return None
 
@@ -203,6 +211,9 @@ def _too_deep(event: dict) -> str | None:
         if isinstance(v, (dict, list)) and depth_exceeds(v, MAX_DEPTH - 1):
             return f"{k}: nested deeper than {MAX_DEPTH} levels"
     return None
+
+
+_MISSING = object()
 
 
 class EventSchema:
@@ -246,8 +257,8 @@ class EventSchema:
         if not isinstance(event, dict):
             return "not a JSON object"
         for field, required, check in self.compiled[self._version(event)]:
-            value = event.get(field)
-            if field not in event:
+            value = event.get(field, _MISSING)
+            if value is _MISSING:
                 if required:
                     return _reason(field, "required", None, None)
                 continue
@@ -296,15 +307,18 @@ class EventSchema:
     @staticmethod
     def normalized(event: dict) -> dict:
         """normalize() for an event already found valid."""
-        out = dict(event)
-        for field in (*OPTIONAL_STRINGS, "properties", "schema_version"):
-            if out.get(field, 0) in (None, ""):
-                del out[field]
-        if "country" in out:
-            out["country"] = out["country"].upper()
-        if "device" in out:
-            out["device"] = out["device"].lower()
-        return out
+        return EventSchema.normalize_in_place(dict(event))
+
+    @staticmethod
+    def normalize_in_place(event: dict) -> dict:
+        for field in _NULLABLE:
+            if field in event and (event[field] is None or event[field] == ""):
+                del event[field]
+        if "country" in event:
+            event["country"] = event["country"].upper()
+        if "device" in event:
+            event["device"] = event["device"].lower()
+        return event
 
 
 @lru_cache(maxsize=1)
