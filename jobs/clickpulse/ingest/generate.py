@@ -329,15 +329,15 @@ def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if not quiet and not seed_given and not replay:
-        console.print(f"seed {seed} (pass --seed {seed} to repeat this traffic)")
+        console.print(f"seed {seed} (pass --seed {seed} to repeat this traffic)", soft_wrap=True)
     kept: list | None = [] if truth else None
     with Display(run, quiet) as display:
         if run.workers > 1:
             stats = run_many(run, progress=display, stop=lambda: stopping["flag"])
         else:
             stats = run_one(run, progress=display, keep=kept, stop=lambda: stopping["flag"])
-    console.print(summary(stats, run), highlight=False)
+    console.print(summary(stats, run), highlight=False, soft_wrap=True)
     check_delivered(stats, run.topic, settings.kafka_bootstrap_servers)
     if truth:
         records_path, n = write_truth(truth, kept, settings.watermark_delay_ms)
-        console.print(f"ground truth: {n} tables in {truth}, records in {records_path}")
+        console.print(f"ground truth: {n} tables in {truth}, records in {records_path}", soft_wrap=True)
