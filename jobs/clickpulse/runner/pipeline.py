@@ -62,6 +62,9 @@ def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None =
     # metric's column selection below the view, the copies stop looking alike, and every
     # metric gets its own deduplication (its own shuffle of all events and its own state).
     conf.set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
+    # SQL operators never hold on to input rows, so chained operators can share them
+    # instead of each getting a deep copy (the source feeds several).
+    conf.set("pipeline.object-reuse", "true")
     conf.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_ms} ms")
     conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
