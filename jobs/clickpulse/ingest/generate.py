@@ -22,7 +22,7 @@ from ..errors import ClickpulseError
 from ..settings import Settings, get_settings
 from .faults import DEMO_RATES, FaultRates
 from .generator import SLICE_MS, Simulation
-from .producer import quiet_logger
+from .producer import partition_of, quiet_logger
 from .sender import KafkaOut, Stats, check_delivered, pump
 from .traffic import Profile, parse_funnel_option
 
@@ -112,7 +112,8 @@ class Run:
         return sim.chunks()
 
 
-def preflight(settings: Settings, topic: str) -> None:
+def preflight(settings: Settings, topic: str) -> int:
+    """Kafka is there and has the topic; returns its partition count."""
     from confluent_kafka.admin import AdminClient
 
     try:
@@ -124,6 +125,7 @@ def preflight(settings: Settings, topic: str) -> None:
     if topic not in md.topics:
         raise ClickpulseError(f"Kafka topic {topic} does not exist at {settings.kafka_bootstrap_servers}: "
                               "`clickpulse stack up --only kafka` creates it (or set CLICKPULSE_EVENTS_TOPIC)")
+    return len(md.topics[topic].partitions)
 
 
 def run_one(run: Run, *, progress=None, keep: list | None = None, stop=lambda: False) -> Stats:
@@ -254,21 +256,24 @@ def summary(stats: Stats, run: Run) -> str:
     return "; ".join(parts)
 
 
-def write_truth(path: Path, kept: list, watermark_delay_ms: int) -> tuple[Path, int]:
-    """The records as sent (JSON lines, in order), then every metric's rows from
-    clickpulse.truth. Returns (records file, tables written)."""
+def write_truth(path: Path, kept: list, watermark_delay_ms: int, partitions: int) -> tuple[Path, int]:
+    """The records as sent (JSON lines, in order, with the partition each went to), then
+    every metric's rows from clickpulse.truth. Returns (records file, tables written)."""
     records_path = path.with_name(path.name.removesuffix(".json") + ".records.jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # lateness is judged per partition, so the reference needs to know them
+    parts = [partition_of(key, partitions) if key else 0 for key, _ in kept]
     with records_path.open("wb") as f:
-        for key, value in kept:
-            f.write(orjson.dumps({"key": key.decode() if key else None, "value": value}) + b"\n")
+        for (key, value), part in zip(kept, parts):
+            f.write(orjson.dumps({"key": key.decode() if key else None, "value": value, "partition": part}) + b"\n")
     try:
         from .. import truth
     except ImportError as e:
         raise ClickpulseError(
             f"--truth: wrote the {len(kept):,} records sent to {records_path}, but not the metric tables to {path}: "
             f"they come from clickpulse.truth (jobs/clickpulse/truth.py), which is not installed yet ({e})") from e
-    tables = truth.compute([v for _, v in kept], watermark_delay_ms=watermark_delay_ms)
+    tables = truth.compute([{"payload": v, "kafka_partition": p} for (_, v), p in zip(kept, parts)],
+                           watermark_delay_ms=watermark_delay_ms)
     path.write_bytes(orjson.dumps(tables, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str))
     return records_path, len(tables)
 
@@ -319,7 +324,7 @@ def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_
         raise ClickpulseError("--truth needs a bounded run: add --duration or --events")
     if truth and run.workers > 1:
         raise ClickpulseError("--truth needs one ordered stream: drop --workers")
-    preflight(settings, run.topic)
+    partitions = preflight(settings, run.topic)
 
     stopping = {"flag": False}
 
@@ -339,5 +344,5 @@ def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_
     console.print(summary(stats, run), highlight=False, soft_wrap=True)
     check_delivered(stats, run.topic, settings.kafka_bootstrap_servers)
     if truth:
-        records_path, n = write_truth(truth, kept, settings.watermark_delay_ms)
+        records_path, n = write_truth(truth, kept, settings.watermark_delay_ms, partitions)
         console.print(f"ground truth: {n} tables in {truth}, records in {records_path}", soft_wrap=True)

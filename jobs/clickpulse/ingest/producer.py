@@ -62,3 +62,34 @@ def dead_letter(payload: str, reason: str, site_id: Any, received_at_ms: int, so
         "kafka_offset": None,
         "source": source,
     })
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's, and librdkafka's murmur2_random partitioner)."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = length % 4
+    tail = length - rest
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition a keyed record lands in (what Flink judges lateness by)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
