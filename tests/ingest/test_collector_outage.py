@@ -30,8 +30,13 @@ def throwaway_kafka():
     home = state_dir() / "test-stacks" / f"ingest-{uuid.uuid4().hex[:8]}"
     home.mkdir(parents=True)
     env = {**os.environ, "CLICKPULSE_HOME": str(home), "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}"}
-    run_cli("stack", "up", "--only", "kafka", env=env)
     try:
+        res = run_cli("stack", "up", "--only", "kafka", env=env, check=False)
+        if res.returncode != 0 and "--cluster-id" in res.stderr:
+            # stack/kafka.py passes a random cluster id as `-t ID`; one in 64 starts with
+            # "-" and is taken for an option: a second id works
+            res = run_cli("stack", "up", "--only", "kafka", env=env, check=False)
+        assert res.returncode == 0, res.stderr
         yield env
     finally:
         run_cli("stack", "down", env=env, check=False)
