@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Test-only system packages: Debian's Chromium for the browser tests and kcat, a generic
-# Kafka client the tests use to prove the topics work with any client.
+# Test-only system packages: Debian's Chromium for the browser tests, wrk for the collector
+# benchmark's smoke test, and kcat, a generic Kafka client the tests use to prove the topics
+# work with any client.
 set -eu
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2; exit 1

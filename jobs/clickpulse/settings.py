@@ -50,9 +50,10 @@ class Settings(BaseSettings):
     # let a partition that is merely slow to be read (catching up) fall behind the others'
     # watermark and its events be dropped by the windows.
     idle_timeout_ms: int = _env("CLICKPULSE_IDLE_TIMEOUT_MS", default=300_000)
-    # Events stamped further ahead of the wall clock than this are invalid: one bad
-    # client clock must not move event time for everybody.
-    max_future_ms: int = _env("CLICKPULSE_MAX_FUTURE_MS", default=86_400_000)
+    # Events stamped further ahead of the wall clock than this are invalid: lateness is
+    # judged against the newest event time of a partition, so one client clock running an
+    # hour fast would otherwise make its partition-mates' events late for an hour.
+    max_future_ms: int = _env("CLICKPULSE_MAX_FUTURE_MS", default=60_000)
     checkpoint_interval_ms: int = _env("CLICKPULSE_CHECKPOINT_INTERVAL_MS", default=10000)
     dedup_ttl_ms: int = _env("CLICKPULSE_DEDUP_TTL_MS", default=3_600_000)
     job_parallelism: int = _env("CLICKPULSE_PARALLELISM", default=2)

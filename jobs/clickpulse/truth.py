@@ -29,6 +29,7 @@ MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
 MAX_TS = 32503680000000
+MAX_FUTURE = 60_000  # CLICKPULSE_MAX_FUTURE_MS default
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")
 SEGMENT_SETS = (("site_id",), ("site_id", "country"), ("site_id", "device"), ("site_id", "plan"),
                 ("site_id", "country", "device", "plan"))
@@ -93,7 +94,7 @@ def _reject_constant(name):
     raise ValueError(name)  # NaN and Infinity are not JSON
 
 
-def validate(payload: str | None, now_ms: int, max_future_ms: int = DAY) -> Event:
+def validate(payload: str | None, now_ms: int, max_future_ms: int = MAX_FUTURE) -> Event:
     """The event in `payload`, or Invalid(reason) with the contract's reason string."""
     if payload is None or payload == "" or payload.strip() == "":
         raise Invalid("empty payload")
@@ -188,7 +189,7 @@ class Classified:
     duplicates: int
 
 
-def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = DAY,
+def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = MAX_FUTURE,
              now_ms: int | None = None) -> Classified:
     """records: raw Kafka values (str), or {"payload": str, "kafka_ts_ms": int,
     "kafka_partition": int} dicts, in arrival order (per partition; partition 0 if absent)."""
@@ -387,7 +388,7 @@ def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
     return [dict(minute=m, site_id=s, reason=r, events=n) for (m, s, r), n in counts.items()]
 
 
-def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = DAY,
+def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = MAX_FUTURE,
             now_ms: int | None = None, funnels=None) -> dict[str, list[dict]]:
     """Every metric table, as the job would hold it once all windows have closed.
 

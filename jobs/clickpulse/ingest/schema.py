@@ -31,7 +31,7 @@ FIELD_ORDER = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts
                "country", "device", "plan", "properties", "schema_version"]
 OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan")
 _NULLABLE = (*OPTIONAL_STRINGS, "properties", "schema_version")
-MAX_FUTURE_MS = 24 * 3600 * 1000
+MAX_FUTURE_MS = 60_000  # CLICKPULSE_MAX_FUTURE_MS default; see settings.py
 # orjson cannot serialize deeper than 254 levels, and no analytics property needs 32.
 MAX_DEPTH = 32
 _KEYWORD_ORDER = {"required": 0, "type": 1, "minLength": 2, "maxLength": 3, "minimum": 4, "maximum": 4,

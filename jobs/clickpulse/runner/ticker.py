@@ -159,6 +159,6 @@ def flush(settings: Settings, ahead_ms: int = 86_400_000 + 3_600_000) -> int:
     if not newest:
         raise ClickpulseError(f"{settings.events_topic} holds no events: nothing to flush")
     # the job rejects times too far past the wall clock (CLICKPULSE_MAX_FUTURE_MS)
-    ts = min(max(newest.values()) + ahead_ms, int(time.time() * 1000) + settings.max_future_ms - 60_000)
+    ts = min(max(newest.values()) + ahead_ms, int(time.time() * 1000) + settings.max_future_ms - 1_000)
     send_ticks(_producer(settings), settings, topic.partitions, ts)
     return ts

@@ -53,7 +53,7 @@ def _format(cfg: Path, libs: Path) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     res = subprocess.run(
-        [_java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg)],
+        [_java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(cfg)],
         capture_output=True, text=True,
     )
     if res.returncode != 0:

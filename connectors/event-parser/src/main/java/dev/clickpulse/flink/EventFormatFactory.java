@@ -39,7 +39,7 @@ public class EventFormatFactory implements DeserializationFormatFactory {
 
     public static final ConfigOption<Long> MAX_FUTURE_MS = ConfigOptions.key("max-future-ms")
             .longType()
-            .defaultValue(24L * 3600 * 1000)
+            .defaultValue(60_000L)
             .withDescription("Events stamped further ahead of the wall clock are invalid.");
 
     @Override
