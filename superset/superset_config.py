@@ -34,6 +34,11 @@ SQLALCHEMY_DATABASE_URI = (
 # connections PostgreSQL may have dropped.
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
 
+# Permissions are written once by `superset init` (`clickpulse stack superset-init`, which
+# every start runs when Superset's version changes). Left on, every gunicorn worker
+# rewrites them as it boots, and `dashboards sync` reading them at that moment missed rows.
+FAB_UPDATE_PERMS = False
+
 # --- caching ---------------------------------------------------------------------------
 # Several gunicorn workers and no Redis: a file cache on local disk is shared by every
 # worker of this machine (SimpleCache would be one cache per worker). Filter and

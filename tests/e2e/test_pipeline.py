@@ -140,8 +140,12 @@ def test_generator_to_tables_survives_a_taskmanager_crash(suite):
     from clickpulse.stack import flink as fl
 
     settings, env, db = suite["settings"], suite["env"], suite["env"]["POSTGRES_DB"]
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
-    # first half: 6000 events three hours ago, sent as fast as the generator can
+    # Yesterday evening (UTC): `jobs flush` can move event time only up to about now (events
+    # more than a minute ahead of the clock are invalid), so today's cumulating day window
+    # would stay open while the reference closes every window.
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    start = dt.datetime.combine(yesterday, dt.time(20, 0), dt.timezone.utc)
+    # first half: 6000 events, sent as fast as the generator can
     first = generate(suite, "first", seed=11, start=start.isoformat(), events=6000)
     # let the job checkpoint some of it (every 3 s here), then crash its TaskManager
     time.sleep(8)

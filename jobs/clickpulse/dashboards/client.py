@@ -111,8 +111,10 @@ class Superset:
         self.request("DELETE", path, ok=(200, 204), **kw)
 
     def list(self, resource: str, *, filters: list[dict] | None = None, columns: list[str] | None = None,
-             page_size: int = 100) -> list[dict]:
-        """Every row of a list endpoint (`/api/v1/<resource>/`), page by page."""
+             page_size: int = 100, order_column: str | None = None) -> list[dict]:
+        """Every row of a list endpoint (`/api/v1/<resource>/`), page by page. Give an
+        order_column on tables that may change while being read: without an ORDER BY,
+        PostgreSQL pages of an updated table can skip or repeat rows."""
         out: list[dict] = []
         page = 0
         while True:
@@ -121,6 +123,8 @@ class Superset:
                 q["filters"] = filters
             if columns:
                 q["columns"] = columns
+            if order_column:
+                q["order_column"], q["order_direction"] = order_column, "asc"
             data = self.get(f"/api/v1/{resource}/", params={"q": rison(q)})
             rows = data.get("result", [])
             out.extend(rows)

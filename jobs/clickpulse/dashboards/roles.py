@@ -97,7 +97,7 @@ class Security:
     # --- permissions ---------------------------------------------------------------------
     def pvms(self, refresh: bool = False) -> dict[tuple[str, str], int]:
         if self._pvms is None or refresh:
-            rows = self.sp.list("security/permissions-resources", page_size=100)
+            rows = self.sp.list("security/permissions-resources", page_size=100, order_column="id")
             self._pvms = {(r["permission"]["name"], r["view_menu"]["name"]): r["id"] for r in rows}
         return self._pvms
 
@@ -112,8 +112,9 @@ class Security:
             missing = sorted(w for w in wanted if w not in pvms)
         if missing:
             names = ", ".join(f"{p} on {v}" for p, v in missing[:5])
-            raise ClickpulseError(f"Superset has no permission {names}: update the lists in "
-                                  "jobs/clickpulse/dashboards/roles.py for this Superset version")
+            raise ClickpulseError(f"Superset has no permission {names} ({len(missing)} missing): run "
+                                  "`clickpulse stack superset-init`; if they are still missing, update the "
+                                  "lists in jobs/clickpulse/dashboards/roles.py for this Superset version")
         return sorted(pvms[w] for w in wanted)
 
     # --- roles ---------------------------------------------------------------------------
