@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     checkpoint_interval_ms: int = _env("CLICKPULSE_CHECKPOINT_INTERVAL_MS", default=10000)
     dedup_ttl_ms: int = _env("CLICKPULSE_DEDUP_TTL_MS", default=3_600_000)
     job_parallelism: int = _env("CLICKPULSE_PARALLELISM", default=2)
-    # Memory of the local stack's TaskManager process; state (dedup, windows) is on its heap.
+    # hashmap: state on the JVM heap; every checkpoint copies all of it. rocksdb: state on
+    # local disk with incremental checkpoints, for state larger than the heap; measured here
+    # ~20x slower on the suite (`clickpulse bench pipeline`, README "Throughput").
+    state_backend: str = _env("CLICKPULSE_STATE_BACKEND", default="hashmap")
+    # Memory of the local stack's TaskManager process.
     taskmanager_memory: str = _env("CLICKPULSE_TASKMANAGER_MEMORY", default="6g")
     raw_events_sink: bool = _env("CLICKPULSE_RAW_EVENTS", default=True)
     jdbc_flush_rows: int = _env("CLICKPULSE_JDBC_FLUSH_ROWS", default=1000)

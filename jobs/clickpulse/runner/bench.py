@@ -69,9 +69,14 @@ def run(settings: Settings, events: int, parallelism: int, raw_events: bool, wor
         _cli(["db", "migrate"], env)
         if progress:
             progress.update(step, description=f"produce {events:,} events", total=None)
+        # Event time from yesterday 08:00 UTC: the flush moves event time only up to about
+        # now (events more than CLICKPULSE_MAX_FUTURE_MS ahead are invalid), so the day of
+        # the traffic must be over for its cumulating window to close.
+        day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+        start = dt.datetime.combine(day, dt.time(8, 0), dt.timezone.utc).isoformat()
         t0 = time.monotonic()
         _cli(["generate", "--topic", env["CLICKPULSE_EVENTS_TOPIC"], "--events", str(events), "--speed", "0",
-              "--rate", "2000", "--start", "-6h", "--seed", "1", "--workers", str(workers), "--quiet"], env)
+              "--rate", "2000", "--start", start, "--seed", "1", "--workers", str(workers), "--quiet"], env)
         produce_s = time.monotonic() - t0
         if progress:
             progress.update(step, description="submit the suite", total=None)

@@ -65,6 +65,10 @@ def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None =
     # SQL operators never hold on to input rows, so chained operators can share them
     # instead of each getting a deep copy (the source feeds several).
     conf.set("pipeline.object-reuse", "true")
+    if settings.state_backend not in ("rocksdb", "hashmap"):
+        raise ClickpulseError(f"CLICKPULSE_STATE_BACKEND={settings.state_backend!r}: choose rocksdb or hashmap")
+    conf.set("state.backend.type", settings.state_backend)
+    conf.set("execution.checkpointing.incremental", "true" if settings.state_backend == "rocksdb" else "false")
     conf.set("execution.checkpointing.interval", f"{settings.checkpoint_interval_ms} ms")
     conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
     conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")

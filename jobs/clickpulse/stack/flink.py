@@ -78,6 +78,8 @@ def prepare(settings: Settings, progress=None) -> None:
         slots=max(8, settings.job_parallelism * 4),
         parallelism=settings.job_parallelism,
         taskmanager_memory=settings.taskmanager_memory,
+        state_backend=settings.state_backend,
+        managed_fraction="0.4" if settings.state_backend == "rocksdb" else "0.05",
         rest_port=rest_port,
         checkpoint_dir=checkpoint_dir(),
         savepoint_dir=savepoint_dir(),
