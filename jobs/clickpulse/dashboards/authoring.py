@@ -5,8 +5,7 @@ Superset stores, next to a chart's params, the query its frontend builds from th
 (`GET /api/v1/chart/<id>/data/`), reports, alerts and `clickpulse bench dashboards` run a
 chart from it without a browser. A hand-edited YAML has none, so this module opens each
 chart in Explore in headless Chromium, records the query the frontend sends, and writes it
-into the chart's YAML (with the params as Explore sends them), exactly as "Save" in
-Explore would have.
+into the chart's YAML, exactly as "Save" in Explore would have.
 """
 
 from __future__ import annotations
@@ -34,15 +33,26 @@ def _browser(playwright, settings: Settings):
     return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
 
 
-def _explore_query(page, url: str, path: Path) -> dict:
-    """The chart-data request Explore sends when it opens a chart (one retry: the first
-    page of a fresh browser occasionally never fires it)."""
+def _explore_query(page, url: str, chart_id: int, path: Path) -> dict:
+    """The chart-data request Explore sends when it opens the chart (one retry: the first
+    page of a fresh browser occasionally never fires it). Only a request that names this
+    chart counts: the previous chart's page may still be sending its own."""
+    from urllib.parse import parse_qs, urlparse
+
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def for_this_chart(r) -> bool:
+        if r.method != "POST" or "/api/v1/chart/data" not in r.url:
+            return False
+        form_data = parse_qs(urlparse(r.url).query).get("form_data", ["{}"])[0]
+        try:
+            return json.loads(form_data).get("slice_id") == chart_id
+        except json.JSONDecodeError:
+            return False
 
     for attempt in (1, 2):
         try:
-            with page.expect_request(lambda r: r.method == "POST" and "/api/v1/chart/data" in r.url,
-                                     timeout=45_000) as req:
+            with page.expect_request(for_this_chart, timeout=45_000) as req:
                 page.goto(url)
             return req.value.post_data_json
         except PlaywrightTimeout:
@@ -69,7 +79,7 @@ def capture_query_contexts(settings: Settings, directory: Path | None = None, pr
     with sync_playwright() as p:
         browser = _browser(p, settings)
         page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.goto(settings.superset_url.rstrip("/") + "/login/")
+        page.goto(settings.superset_url.rstrip("/") + "/login/")  # the browser's own session
         page.fill("#username", settings.superset_admin_user)
         page.fill("#password", settings.superset_admin_password)
         page.keyboard.press("Enter")
@@ -80,22 +90,23 @@ def capture_query_contexts(settings: Settings, directory: Path | None = None, pr
             if chart_id is None:
                 raise ClickpulseError(f"{path.name}: chart {cfg['slice_name']!r} is not in Superset; run "
                                       "`clickpulse dashboards sync` first")
-            body = _explore_query(page, f"{settings.superset_url.rstrip('/')}/explore/?slice_id={chart_id}", path)
+            body = _explore_query(page, f"{settings.superset_url.rstrip('/')}/explore/?slice_id={chart_id}",
+                                  chart_id, path)
+            if body.get("form_data", {}).get("viz_type") != cfg["viz_type"]:
+                raise ClickpulseError(f"{path.name}: Explore sent a {body.get('form_data', {}).get('viz_type')} "
+                                      f"query for a {cfg['viz_type']} chart; nothing written")
             qc = {k: body[k] for k in KEEP if k in body}
-            # ids of this install: the importer fixes the datasource ids, not these
+            # ids of this install: the importer sets the datasource from dataset_uuid and
+            # ignores the rest, so leave them out and the YAML is the same on every install
+            qc["datasource"] = {"id": 0, "type": "table"}
             for fd in [qc.get("form_data") or {}] + [q for q in qc.get("queries", [])]:
-                for key in ("slice_id", "dashboards", "url_params"):
+                for key in ("slice_id", "dashboards", "url_params", "datasource"):
                     fd.pop(key, None)
             qc["force"] = False
             qc["result_format"], qc["result_type"] = "json", "full"
             text = json.dumps(qc, sort_keys=True)
-            # Explore fills in its defaults; the params are saved as it sends them, as
-            # "Save" does, so params and query always describe the same chart.
-            params = {k: v for k, v in (qc.get("form_data") or {}).items()
-                      if k not in ("force", "result_format", "result_type")}
-            if cfg.get("query_context") != text or cfg.get("params") != params:
+            if cfg.get("query_context") != text:
                 cfg["query_context"] = text
-                cfg["params"] = params
                 path.write_text(dump_yaml(cfg))
                 changed.append(path.name)
             if task is not None:
