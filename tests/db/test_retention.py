@@ -38,7 +38,9 @@ def test_retention_is_declared_per_table(db):
         assert compression == {t: "7 days" for t in RETAINED}
         refresh = {h: (cfg["start_offset"], cfg["end_offset"]) for p, h, cfg in jobs if p == "policy_refresh_continuous_aggregate"}
         assert set(refresh) == {"events_per_hour", "events_per_day", "late_events_per_hour",
-                                "invalid_events_per_hour", "sessions_1d"}
+                                "invalid_events_per_hour", "sessions_1d",
+                                # V051: per-type rollups the Trends charts read when not split by segment
+                                "events_per_hour_by_type", "events_per_day_by_type"}
         caggs = dict(c.execute("select view_name, materialized_only from "
                                "timescaledb_information.continuous_aggregates").fetchall())
         assert caggs == {v: False for v in refresh}  # real-time aggregation
