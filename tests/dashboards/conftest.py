@@ -4,7 +4,6 @@ headless Chromium (Debian's, driven by Playwright)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from conftest import ROOT, run_cli
 
 from . import seed
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health"}
 
@@ -65,21 +62,6 @@ def site_viewer(synced, seeded, admin):
     if user:
         admin.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
     rls.delete_site_rule(admin, sec, site)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from clickpulse.settings import get_settings
-
-    chromium = get_settings().chromium_path
-    if not shutil.which(chromium) and not Path(chromium).exists():
-        pytest.fail(f"{chromium} not found: run `sudo bash infra/install-test-deps.sh` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,24 +13,11 @@ from clickpulse.ingest.snippet import snippet
 
 from .support import KafkaTail, collector_process, funnel_length, funnel_steps_reached
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run",
-                 "--disable-component-update", "--disable-sync"]
-
 
 @pytest.fixture(scope="module")
 def collector(kafka, tmp_path_factory):
     with collector_process(tmp_path_factory.mktemp("snippet")) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
