@@ -81,18 +81,13 @@ def browser():
     """Debian's Chromium, headless, driven by Playwright; one for the whole session, since
     Playwright's sync API allows one instance per thread (a second one finds the first's
     event loop running and refuses)."""
-    import shutil
-
-    from clickpulse.dashboards.authoring import CHROMIUM_ARGS
-    from clickpulse.settings import get_settings
-
-    chromium = get_settings().chromium_path
-    if not shutil.which(chromium) and not Path(chromium).exists():
-        pytest.fail(f"{chromium} not found: run `sudo bash infra/install-test-deps.sh` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    from clickpulse.dashboards.authoring import launch_chromium
+    from clickpulse.settings import get_settings
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        b = launch_chromium(p, get_settings())
         yield b
         b.close()
 

@@ -26,7 +26,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking"
 KEEP = ("datasource", "force", "queries", "form_data", "result_format", "result_type")
 
 
-def _browser(playwright, settings: Settings):
+def launch_chromium(playwright, settings: Settings):
+    """Debian's Chromium (CLICKPULSE_CHROMIUM), headless, with the flags every caller needs."""
     path = settings.chromium_path
     if not (shutil.which(path) or Path(path).exists()):
         raise ClickpulseError(f"{path} not found: apt-get install chromium (or set CLICKPULSE_CHROMIUM)")
@@ -77,7 +78,7 @@ def capture_query_contexts(settings: Settings, directory: Path | None = None, pr
     changed = []
     task = progress.add_task("record chart queries", total=len(files)) if progress else None
     with sync_playwright() as p:
-        browser = _browser(p, settings)
+        browser = launch_chromium(p, settings)
         page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
         page.goto(settings.superset_url.rstrip("/") + "/login/")  # the browser's own session
         page.fill("#username", settings.superset_admin_user)
