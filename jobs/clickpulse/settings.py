@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     # --- Flink -------------------------------------------------------------------------
     flink_rest_url: str = _env("FLINK_REST_URL", default="http://127.0.0.1:8081")
+    # The local cluster's JobManager RPC port (a second local stack needs another one).
+    flink_rpc_port: int = _env("FLINK_RPC_PORT", default=6123)
     # The suite's job name, also its Kafka consumer group: stable, so that submit, stop and
     # upgrade find the running job and its state. Change it only to run a second suite.
     job_name: str = _env("CLICKPULSE_JOB_NAME", default="clickpulse-events")

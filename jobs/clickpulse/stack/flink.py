@@ -81,6 +81,7 @@ def prepare(settings: Settings, progress=None) -> None:
         state_backend=settings.state_backend,
         managed_fraction="0.4" if settings.state_backend == "rocksdb" else "0.05",
         rest_port=rest_port,
+        rpc_port=settings.flink_rpc_port,
         checkpoint_dir=checkpoint_dir(),
         savepoint_dir=savepoint_dir(),
     )
@@ -100,7 +101,7 @@ def start(settings: Settings, progress=None) -> None:
         return
     _, rest_port = settings.flink_rest_host_port
     procs.ensure_port_free(rest_port, "Flink's REST API", "FLINK_REST_URL")
-    procs.ensure_port_free(6123, "Flink's JobManager RPC", "(jobmanager.rpc.port in infra/flink/config.yaml)")
+    procs.ensure_port_free(settings.flink_rpc_port, "Flink's JobManager RPC", "FLINK_RPC_PORT")
     prepare(settings, progress)
     env = {**os.environ, **_env()}
     # The wheel does not mark its scripts executable; start-cluster.sh calls the others
