@@ -28,6 +28,7 @@ from typing import Iterable
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
+SESSION_GAP = 30 * MINUTE   # a session ends after more than this without an event
 MAX_TS = 32503680000000
 MAX_FUTURE = 60_000  # CLICKPULSE_MAX_FUTURE_MS default
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -316,7 +317,7 @@ def top_pages(events: list[Event], size: int) -> list[dict]:
     return out
 
 
-def sessions_1h(events: list[Event], gap: int = 30 * MINUTE) -> list[dict]:
+def sessions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
     by_user: dict[tuple, list[Event]] = defaultdict(list)
     for e in events:
         by_user[(e.site_id, e.user_id)].append(e)
