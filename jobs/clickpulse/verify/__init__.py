@@ -16,12 +16,18 @@ events topic (stream against batch).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+import psycopg
+from psycopg import sql
+
 from .. import truth
 from ..errors import ClickpulseError
+from ..runner.funnels import load_funnels
+from ..runner.metric import discover
 from ..settings import Settings
 from . import compare, topic
 from .compare import Closing, Scope, TableResult
@@ -61,8 +67,6 @@ def choose_tables(settings: Settings, names: list[str] | None) -> tuple[list[str
         if not settings.raw_events_sink:
             chosen.remove("events")
             notes.append("events: not checked, CLICKPULSE_RAW_EVENTS=false (the job does not write it)")
-    from ..runner.metric import discover
-
     uncovered = sorted({m.name for m in discover()} - set(truth.TABLES))
     if uncovered:
         notes.append(f"not checked (no reference in clickpulse.truth): {', '.join(uncovered)}")
@@ -70,8 +74,6 @@ def choose_tables(settings: Settings, names: list[str] | None) -> tuple[list[str
 
 
 def table_keys() -> dict[str, list[str]]:
-    from ..runner.metric import discover
-
     return {m.name: m.key for m in discover()}
 
 
@@ -86,8 +88,6 @@ def run(settings: Settings, from_ms: int, to_ms: int, tables: list[str] | None =
         now_ms: int | None = None) -> Verification:
     if from_ms >= to_ms:
         raise ClickpulseError("--from must be before --to")
-    from ..runner.funnels import load_funnels
-
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     chosen, notes = choose_tables(settings, tables)
     funnels = load_funnels()
@@ -132,8 +132,6 @@ def _read_notes(read: topic.TopicRead, settings: Settings) -> list[str]:
 
 
 def _connect(settings: Settings):
-    import psycopg
-
     dsn = settings.dsn("reader")
     try:
         conn = psycopg.connect(dsn, connect_timeout=10, autocommit=True)
@@ -146,8 +144,6 @@ def _connect(settings: Settings):
 
 
 def _check(conn, table: str, key: list[str], expected: list[dict], scope: Scope) -> TableResult:
-    import psycopg
-
     try:
         actual = _table_rows(conn, table, scope)
     except psycopg.errors.UndefinedTable:
@@ -159,10 +155,6 @@ def _check(conn, table: str, key: list[str], expected: list[dict], scope: Scope)
 
 def _table_rows(conn, table: str, scope: Scope) -> list[dict]:
     """Rows whose time column falls in the range (a superset of those compared)."""
-    import datetime as dt
-
-    from psycopg import sql
-
     col = compare.SPECS[table].column
     query = sql.SQL("select * from {t} where {c} >= %s and {c} < %s").format(t=sql.Identifier(table),
                                                                              c=sql.Identifier(col))

@@ -14,6 +14,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
 from .. import truth
 from ..errors import ClickpulseError
 from ..runner.ticker import tick_payload
@@ -115,8 +117,6 @@ class TopicRead:
 
 
 def _consumer(settings: Settings):
-    from confluent_kafka import Consumer
-
     return Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                      "group.id": f"clickpulse-verify-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
                      "enable.partition.eof": True, "socket.timeout.ms": 10000})
@@ -137,8 +137,6 @@ def _partitions(consumer, settings: Settings) -> list[int]:
 
 def _cursors(consumer, topic: str, parts: list[int], start_ms: int) -> tuple[list[PartitionRead], dict[int, int]]:
     """Each partition's read (start and end offsets) and where its lead-in begins."""
-    from confluent_kafka import TopicPartition
-
     bounds = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False) for p in parts}
     found = consumer.offsets_for_times([TopicPartition(topic, p, max(start_ms, 0)) for p in parts], timeout=10)
     reads, lead_in = [], {}
@@ -154,8 +152,6 @@ def _cursors(consumer, topic: str, parts: list[int], start_ms: int) -> tuple[lis
 def read(settings: Settings, plan_: Plan, now_ms: int, progress=None) -> TopicRead:
     """Read the events topic as `plan_` says. `progress(done, total)` is called as records
     come in."""
-    from confluent_kafka import KafkaError, TopicPartition
-
     topic = settings.events_topic
     consumer = _consumer(settings)
     try:
