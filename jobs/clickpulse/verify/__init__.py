@@ -57,17 +57,19 @@ def choose_tables(settings: Settings, names: list[str] | None) -> tuple[list[str
     """The tables to check and notes on the ones left out."""
     notes = []
     if names:
-        unknown = [n for n in names if n not in truth.TABLES]
+        unknown = [n for n in names if n not in truth.FINAL_TABLES]
         if unknown:
-            raise ClickpulseError(f"--tables: {', '.join(unknown)} not known to clickpulse.truth; "
-                                  f"choose from {', '.join(truth.TABLES)}")
-        chosen = [t for t in truth.TABLES if t in names]
+            raise ClickpulseError(f"--tables: {', '.join(unknown)} not checked by verify; "
+                                  f"choose from {', '.join(truth.FINAL_TABLES)}")
+        chosen = [t for t in truth.FINAL_TABLES if t in names]
     else:
-        chosen = list(truth.TABLES)
+        chosen = list(truth.FINAL_TABLES)
         if not settings.raw_events_sink:
             chosen.remove("events")
             notes.append("events: not checked, CLICKPULSE_RAW_EVENTS=false (the job does not write it)")
     uncovered = sorted({m.name for m in discover()} - set(truth.TABLES))
+    notes.append(f"not checked (provisional: open windows only, final in the tables above): "
+                 f"{', '.join(truth.PROVISIONAL)}")
     if uncovered:
         notes.append(f"not checked (no reference in clickpulse.truth): {', '.join(uncovered)}")
     return chosen, notes
