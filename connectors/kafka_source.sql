@@ -13,7 +13,11 @@ ${event_columns},
   event_time AS TO_TIMESTAMP_LTZ(ts, 3),
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay}' DAY TO SECOND(3)
 ) WITH (
-  'connector' = 'kafka',
+  -- the Kafka connector's source, with every record judged late, on time or a copy per
+  -- partition as it is read (connectors/event-parser: dev.clickpulse.flink.judge)
+  'connector' = 'clickpulse-judged',
+  'inner' = 'kafka',
+  'late-after-ms' = '${watermark_delay_ms}',
   'topic' = '${topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap_servers}',
   'properties.group.id' = '${group_id}',

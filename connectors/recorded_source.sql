@@ -10,7 +10,9 @@ ${event_columns},
   event_time AS TO_TIMESTAMP_LTZ(ts, 3),
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay}' DAY TO SECOND(3)
 ) WITH (
-  'connector' = 'filesystem',
+  'connector' = 'clickpulse-judged',
+  'inner' = 'filesystem',
+  'late-after-ms' = '${watermark_delay_ms}',
   'path' = '${path}',
   'format' = 'clickpulse-event',
   'clickpulse-event.envelope' = 'true',

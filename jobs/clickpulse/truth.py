@@ -9,15 +9,18 @@ Rules it states (README "Metric semantics" says the same in prose):
   invalid one is counted in `invalid_events` under the first rule it breaks.
 - Records are taken in arrival order within each Kafka partition. An event is late when
   it is the watermark delay or more behind the newest event time its partition carried
-  up to and including it (valid records, duplicates and ticks count; malformed ones do
+  up to and including it (valid records, copies and ticks count; malformed ones do
   not): counted in `late_events`, nowhere else. The first copy of an event_id is the
-  event; later copies are dropped (copies share a key, hence a partition).
+  event; a later copy in the same partition (copies share a key, hence a partition) is
+  dropped while it is on time, and, once its partition's event time is the delay past the
+  event's (when any copy would be late), counted as a late event like any other.
 - Every window is complete (the batch sees the end of the input).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import math
 import re
@@ -196,7 +199,6 @@ def _floor(ms: int, size: int) -> int:
 @dataclass
 class Classified:
     clean: list[Event]          # first copies, on time: what the metrics count
-    on_time: list[Event]        # on time, duplicates included (funnels cannot tell them apart)
     late: list[tuple[Event, int | None]]         # with arrival time (ms) when known
     invalid: list[tuple[str, str, int | None]]   # (site, reason, arrival ms)
     duplicates: int
@@ -207,9 +209,9 @@ def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms
     """records: raw Kafka values (str), or {"payload": str, "kafka_ts_ms": int,
     "kafka_partition": int} dicts, in arrival order (per partition; partition 0 if absent)."""
     now_ms = now_ms if now_ms is not None else int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
-    out = Classified([], [], [], [], 0)
-    seen: set[str] = set()
-    newest: dict[int, int] = {}   # partition -> newest event time so far
+    out = Classified([], [], [], 0)
+    newest: dict[int, int] = {}               # partition -> newest event time so far
+    remembered: dict[int, _Remembered] = defaultdict(_Remembered)
     for rec in records:
         if isinstance(rec, dict):
             payload, arrival, part = rec.get("payload"), rec.get("kafka_ts_ms"), rec.get("kafka_partition") or 0
@@ -218,6 +220,7 @@ def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms
         tick = _tick_ts(payload, now_ms, max_future_ms)
         if tick is not None:
             newest[part] = max(newest.get(part, tick), tick)
+            remembered[part].forget(newest[part] - watermark_delay_ms)
             continue
         try:
             ev = validate(payload, now_ms, max_future_ms)
@@ -225,18 +228,33 @@ def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms
             out.invalid.append((_site_of_invalid(payload), str(e), arrival))
             continue
         newest[part] = max(newest.get(part, ev.ts), ev.ts)
-        on_time = ev.ts > newest[part] - watermark_delay_ms
-        if on_time:
-            out.on_time.append(ev)
-        if ev.event_id in seen:
+        horizon = newest[part] - watermark_delay_ms
+        if ev.ts <= horizon:
+            out.late.append((ev, arrival))
+        elif ev.event_id in remembered[part].ids:
             out.duplicates += 1
         else:
-            seen.add(ev.event_id)
-            if on_time:
-                out.clean.append(ev)
-            else:
-                out.late.append((ev, arrival))
+            remembered[part].add(ev.event_id, ev.ts)
+            out.clean.append(ev)
+        remembered[part].forget(horizon)
     return out
+
+
+class _Remembered:
+    """A partition's event ids that a copy could still arrive on time for."""
+
+    def __init__(self):
+        self.ids: set[str] = set()
+        self.by_time: list[tuple[int, str]] = []
+
+    def add(self, event_id: str, ts: int) -> None:
+        self.ids.add(event_id)
+        heapq.heappush(self.by_time, (ts, event_id))
+
+    def forget(self, horizon: int) -> None:
+        """Ids whose every copy would now be late (event time at or behind the horizon)."""
+        while self.by_time and self.by_time[0][0] <= horizon:
+            self.ids.discard(heapq.heappop(self.by_time)[1])
 
 
 # --------------------------------------------------------------------------- metrics
@@ -458,7 +476,7 @@ def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[st
         "top_pages_1m": lambda: top_pages(c.clean, MINUTE),
         "top_pages_1h": lambda: top_pages(c.clean, HOUR),
         "sessions_1h": lambda: sessions_1h(c.clean),
-        "funnel_conversions": lambda: funnel_conversions(c.on_time, funnels),
+        "funnel_conversions": lambda: funnel_conversions(c.clean, funnels),
         "events": lambda: raw_events(c.clean),
         "late_events": lambda: late_events(c.late),
         "invalid_events": lambda: invalid_events(c.invalid),

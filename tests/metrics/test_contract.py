@@ -64,7 +64,8 @@ LATE_ITEMS = [
     event("e1", 10 * MIN),
     event("e2", 5 * MIN),                  # LATE: 5 min behind; arrives in minute 0
     event("e3", 10 * MIN + 1 * SEC),
-    event("e2", 5 * MIN),                  # resent late event: already seen, not counted again
+    event("e2", 5 * MIN),                  # the late event resent: late again (only on-time events are
+                                           # remembered: a copy of one is dropped while it is on time)
     event("e4", 9 * MIN + 56 * SEC),       # exactly 5 s behind the newest (10:01): LATE
     event("e5", 9 * MIN + 57 * SEC),       # 4 s behind: on time
     event("e6", 1 * MIN, site="s2"),       # LATE, site s2 (the watermark is global)
@@ -81,7 +82,7 @@ def test_late_events_per_minute_of_arrival(late_tables):
     _, tables = late_tables
     same_rows(tables["late_events"], [
         dict(minute=ts_utc(T0), site_id="s1", events=1),              # e2
-        dict(minute=ts_utc(T0 + MIN), site_id="s1", events=1),        # e4
+        dict(minute=ts_utc(T0 + MIN), site_id="s1", events=2),        # e2 again, e4
         dict(minute=ts_utc(T0 + 2 * MIN), site_id="s2", events=1),    # e6
     ])
     assert sum(r["events"] for r in tables["events_per_minute"]) == 3   # e1, e3, e5
@@ -89,6 +90,25 @@ def test_late_events_per_minute_of_arrival(late_tables):
 
 def test_late_matches_reference(late_tables):
     recs, tables = late_tables
+    same_as_truth(tables, recs)
+
+
+COPY_ITEMS = [  # (Kafka partition, event)
+    (0, event("c1", 0)),
+    (0, event("c1", 0)),             # a copy while it could be on time: dropped
+    (1, event("c1", 0)),             # the same id in another partition: not a copy of partition 0's
+    (0, event("c2", 10 * SEC)),      # partition 0's time moves 10 s on: c1's copies would now be late
+    (0, event("c1", 0)),             # so c1 is forgotten, and this copy is counted as a late event
+    (1, event("c1", 0)),             # partition 1 is still at 0 s: a copy, dropped
+]
+
+
+def test_copies_count_once_while_they_could_be_on_time():
+    recs = [{"payload": json.dumps(ev), "kafka_ts_ms": T0 + i * SEC, "kafka_partition": part, "kafka_offset": i}
+            for i, (part, ev) in enumerate(COPY_ITEMS)]
+    tables = run(recs, "late_events", "events_per_minute")
+    assert [r["events"] for r in tables["events_per_minute"]] == [3]   # c1 in each partition, c2
+    same_rows(tables["late_events"], [dict(minute=ts_utc(T0), site_id="s1", events=1)])
     same_as_truth(tables, recs)
 
 

@@ -116,7 +116,8 @@ def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, 
         startup = f"'scan.startup.mode' = 'timestamp',\n  'scan.startup.timestamp-millis' = '{int(start_at_ms)}',"
     t_env.execute_sql(_template(
         "kafka_source.sql", event_columns=event_columns(envelope=False),
-        watermark_delay=interval_literal(settings.watermark_delay_ms), topic=settings.events_topic,
+        watermark_delay=interval_literal(settings.watermark_delay_ms), watermark_delay_ms=settings.watermark_delay_ms,
+        topic=settings.events_topic,
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id or settings.job_name,
         max_future_ms=settings.max_future_ms, startup=startup))
 
@@ -124,7 +125,8 @@ def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, 
 def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
     t_env.execute_sql(_template(
         "recorded_source.sql", event_columns=event_columns(envelope=True),
-        watermark_delay=interval_literal(settings.watermark_delay_ms), path=path,
+        watermark_delay=interval_literal(settings.watermark_delay_ms), watermark_delay_ms=settings.watermark_delay_ms,
+        path=path,
         max_future_ms=settings.max_future_ms))
 
 

@@ -31,6 +31,12 @@ public enum EventColumn {
     PAYLOAD("payload", LogicalTypeRoot.VARCHAR),
     /** A clock tick from `clickpulse ticker`: moves event time while no events arrive. */
     TICK("tick", LogicalTypeRoot.BOOLEAN),
+    /**
+     * Whether the event is behind its Kafka partition's newest event time by the watermark
+     * delay or more: set by the clickpulse-judged source as the record is read, NULL from the
+     * format alone (it sees one record at a time).
+     */
+    IS_LATE("is_late", LogicalTypeRoot.BOOLEAN),
     KAFKA_TS_MS("kafka_ts_ms", LogicalTypeRoot.BIGINT, true),
     KAFKA_PARTITION("kafka_partition", LogicalTypeRoot.INTEGER, true),
     KAFKA_OFFSET("kafka_offset", LogicalTypeRoot.BIGINT, true);

@@ -139,6 +139,8 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
                 return str(p.payload);
             case TICK:
                 return p.tick;
+            case IS_LATE:
+                return null;  // judged per partition by the clickpulse-judged source
             case SITE_ID:
                 return str(e != null ? e.siteId : p.siteId);
             case KAFKA_TS_MS:
