@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from clickpulse.dashboards.authoring import launch_chromium
+from clickpulse.settings import get_settings
 from clickpulse.stack import services
 from clickpulse.stack.secrets import ensure_secrets
 
@@ -81,10 +83,8 @@ def browser():
     """Debian's Chromium, headless, driven by Playwright; one for the whole session, since
     Playwright's sync API allows one instance per thread (a second one finds the first's
     event loop running and refuses)."""
+    # lazy: Playwright is optional (the test extra); only browser tests need it
     from playwright.sync_api import sync_playwright
-
-    from clickpulse.dashboards.authoring import launch_chromium
-    from clickpulse.settings import get_settings
 
     with sync_playwright() as p:
         b = launch_chromium(p, get_settings())

@@ -12,6 +12,7 @@ database created by the admin role and dropped afterwards (POSTGRES_DB points at
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
@@ -22,7 +23,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
+from clickpulse.jars import connector_jars
+from clickpulse.paths import state_dir
+from clickpulse.stack.secrets import ensure_secrets
 from conftest import CLI, ROOT, run_cli
 
 TIMESCALE_BIN_DIR = os.environ.get("CLICKPULSE_TEST_TIMESCALE_BIN_DIR", "")
@@ -76,9 +81,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request) -> Server:
-    from clickpulse.paths import state_dir
-    from clickpulse.stack.secrets import ensure_secrets
-
     backend = request.param
     if backend == "postgres":
         settings = request.getfixturevalue("postgres")
@@ -104,8 +106,6 @@ def server(request) -> Server:
 
 
 def _create_db(server: Server) -> Database:
-    from psycopg import sql
-
     name = f"clickpulse_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server.settings.dsn("admin", "postgres"), autocommit=True) as c:
         c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
@@ -113,8 +113,6 @@ def _create_db(server: Server) -> Database:
 
 
 def _drop_db(db: Database) -> None:
-    from psycopg import sql
-
     with psycopg.connect(db.server.settings.dsn("admin", "postgres"), autocommit=True) as c:
         c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.name)))
 
@@ -145,8 +143,6 @@ def db(server):
 def flink_jdbc(tmp_path_factory):
     """Runs FlinkJdbcUpsert (Flink's JDBC upsert statement and setters, pgjdbc with
     reWriteBatchedInserts=true) with the pinned PostgreSQL driver of the connector jars."""
-    from clickpulse.jars import connector_jars
-
     driver = next(p for p in connector_jars() if p.name.startswith("postgresql-"))
     out = tmp_path_factory.mktemp("flink-jdbc")
     src = Path(__file__).with_name("FlinkJdbcUpsert.java")
@@ -174,8 +170,6 @@ def flink_jdbc(tmp_path_factory):
 
 
 def _java_value(v) -> str:
-    import datetime as dt
-
     if v is None:
         return "\\N"
     if isinstance(v, dt.datetime):

@@ -10,15 +10,16 @@ import subprocess
 import uuid
 
 import psycopg
+import yaml
 
+from clickpulse.paths import state_dir
+from clickpulse.stack.secrets import ensure_secrets
 from conftest import CLI, ROOT, run_cli
 
 from .conftest import TIMESCALE_BIN_DIR, _free_port
 
 
 def _settings(env):
-    from clickpulse.stack.secrets import ensure_secrets
-
     return ensure_secrets().model_copy(update={"postgres_port": int(env["POSTGRES_PORT"])})
 
 
@@ -28,9 +29,6 @@ def _show(env, *names):
 
 
 def test_timescaledb_is_preloaded_when_installed(server):
-    from clickpulse.paths import state_dir
-    from clickpulse.stack.secrets import ensure_secrets
-
     base = ensure_secrets()
     home = state_dir() / "test-stacks" / f"pg-{uuid.uuid4().hex[:8]}"
     home.mkdir(parents=True)
@@ -76,8 +74,6 @@ def test_timescaledb_is_preloaded_when_installed(server):
 def test_compose_runs_the_verified_timescaledb(server):
     """docker-compose.yml's database is the TimescaleDB release these tests verify, and it
     preloads the library with telemetry off, as `clickpulse db migrate` needs."""
-    import yaml
-
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     pg = compose["services"]["postgres"]
     image, tag = pg["image"].split(":")

@@ -12,6 +12,7 @@ import pytest
 from clickpulse.db import migrations
 from clickpulse.errors import ClickpulseError
 from clickpulse.paths import MIGRATIONS_DIR
+from conftest import run_cli
 
 from .tables import TABLES
 
@@ -129,8 +130,6 @@ def test_unusable_backend_setting_is_a_one_line_error(fresh_db):
 
 
 def run_with_backend(db, backend: str):
-    from conftest import run_cli
-
     return run_cli("db", "migrate", check=False, env={**db.env, "CLICKPULSE_DB_BACKEND": backend})
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 from clickpulse.ingest import bench
+from clickpulse.stack.kafka import admin
 
 
 def test_bench_generate_counts_what_kafka_holds_and_cleans_up(kafka, tmp_path):
-    from clickpulse.stack.kafka import admin
-
     before = set(admin(kafka).list_topics(timeout=10).topics)
     rows = [bench.generate(kafka, events=30_000, workers=n, rate=1000) for n in (1, 2)]
     for n, row in zip((1, 2), rows):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ import uuid
 import httpx
 import pytest
 
+from clickpulse.paths import state_dir
 from conftest import run_cli
 
 from .support import KafkaTail, collector_process, event, free_port
@@ -21,8 +23,6 @@ from .support import KafkaTail, collector_process, event, free_port
 
 @pytest.fixture
 def throwaway_kafka():
-    from clickpulse.paths import state_dir
-
     while True:
         port = free_port()
         if all(_port_free(p) for p in (port + 1,)):
@@ -44,8 +44,6 @@ def throwaway_kafka():
 
 
 def _port_free(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
+import shutil
 import socket
 import subprocess
 import uuid
@@ -14,6 +14,10 @@ import uuid
 import psycopg
 import pytest
 
+from clickpulse.paths import state_dir
+from clickpulse.stack import flink as fl
+from clickpulse.stack.kafka import admin
+from clickpulse.stack.procs import port_open
 from conftest import CLI, run_cli
 
 CLI_DOWN = [*CLI, "stack", "down"]
@@ -21,8 +25,6 @@ CLI_DOWN = [*CLI, "stack", "down"]
 
 def test_kafka_topics_and_generic_client(kafka):
     """kcat (a generic client, not ours) writes and reads clickpulse.events."""
-    from clickpulse.stack.kafka import admin
-
     md = admin(kafka).list_topics(timeout=10)
     assert len(md.topics[kafka.events_topic].partitions) == 6
     assert kafka.dead_letter_topic in md.topics
@@ -49,8 +51,6 @@ def test_postgres_roles(postgres):
 
 
 def test_flink_cluster_has_connectors(flink):
-    from clickpulse.stack import flink as fl
-
     overview = fl.rest(flink, "/overview")
     assert overview["taskmanagers"] >= 1 and overview["slots-total"] >= 2
     lib = {p.name for p in (fl.home() / "lib").iterdir()}
@@ -80,7 +80,6 @@ def test_up_twice_is_safe(kafka, postgres):
 def isolated_env():
     env = _isolated_env()
     yield env
-    import shutil
 
     subprocess.run([*CLI_DOWN], env=env, capture_output=True)
     shutil.rmtree(env["CLICKPULSE_HOME"], ignore_errors=True)
@@ -90,8 +89,6 @@ def _isolated_env() -> dict:
     """A second, throwaway stack on other ports, so the lifecycle can be tested without
     touching the stack the other tests use. Its home sits inside the project's state dir
     because pytest's tmp dirs are private to root and PostgreSQL runs as `postgres`."""
-    from clickpulse.paths import state_dir
-
     kport, pport = _free_port(), _free_port()
     home = state_dir() / "test-stacks" / uuid.uuid4().hex[:8]
     home.mkdir(parents=True)
@@ -119,13 +116,11 @@ def test_lifecycle_up_status_down_leaves_nothing_listening(isolated_env):
     pport = int(env["POSTGRES_PORT"])
     try:
         run_cli("stack", "up", "--only", "kafka,postgres", env=env)
-        from clickpulse.stack.procs import port_open
 
         assert port_open(kport) and port_open(pport)
         run_cli("stack", "up", "--only", "kafka,postgres", env=env)  # second run is a no-op
     finally:
         run_cli("stack", "down", env=env)
-    from clickpulse.stack.procs import port_open
 
     assert not port_open(kport) and not port_open(kport + 1) and not port_open(pport)
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shlex
+import sys
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from ..dashboards import bench as dashboards_bench, benchdata
+from ..db.migrations import detect_backend
+from ..errors import ClickpulseError
+from ..ingest import bench as ingest_bench
+from ..runner import bench as pipeline_bench
+from ..settings import get_settings
+from ..stack import postgres
+from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(help="Benchmarks: how much the pipeline takes and how fast the dashboards answer.",
                   no_args_is_help=True)
@@ -34,14 +47,6 @@ def dashboards(
 
     Example: clickpulse bench dashboards --days 90 --runs 20
     """
-    import datetime as dt
-    import shlex
-    import sys
-
-    from ..dashboards import bench, benchdata
-    from ..stack import postgres
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     if load:
         with _progress() as progress:
@@ -49,10 +54,8 @@ def dashboards(
     timings = []
     if runs > 0:
         with _progress() as progress:
-            timings = bench.time_charts(settings, runs, progress=progress)
+            timings = dashboards_bench.time_charts(settings, runs, progress=progress)
         with postgres.connect(settings, "admin", autocommit=True) as conn:
-            from ..db.migrations import detect_backend
-
             backend = detect_backend(conn, settings)
         meta = {
             "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -61,7 +64,7 @@ def dashboards(
             "sites": [s.site_id for s in benchdata.SITES], "rows": benchdata.row_counts(settings),
             "runs": runs, "warmup": 1, "budget_ms": budget_ms,
         }
-        report = bench.write_report(timings, meta)
+        report = dashboards_bench.write_report(timings, meta)
         t = Table(title=f"chart-data API, {runs} requests per chart, force (ms)")
         for col in ("dashboard", "chart", "rows", "p50", "p95", "max"):
             t.add_column(col, justify="right" if col in ("rows", "p50", "p95", "max") else "left")
@@ -69,7 +72,7 @@ def dashboards(
             style = "red" if c.p95 >= budget_ms else ""
             t.add_row(c.dashboard, c.chart, str(c.rows), f"{c.p50:.0f}", f"[{style}]{c.p95:.0f}[/]" if style
                       else f"{c.p95:.0f}", f"{c.max:.0f}")
-        total = bench.overall(timings)
+        total = dashboards_bench.overall(timings)
         t.add_row("[bold]all charts", f"{total['requests']} requests", "", f"[bold]{total['p50']:.0f}",
                   f"[bold]{total['p95']:.0f}", f"[bold]{total['max']:.0f}")
         Console().print(t)
@@ -78,14 +81,12 @@ def dashboards(
         with _progress() as progress:
             benchdata.remove(settings, progress)
         console.print("bench rows removed")
-    if timings and bench.overall(timings)["p95"] >= budget_ms:
-        console.print(f"[red]overall p95 {bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
+    if timings and dashboards_bench.overall(timings)["p95"] >= budget_ms:
+        console.print(f"[red]overall p95 {dashboards_bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
         raise typer.Exit(1)
 
 
 def _counts(text: str, option: str) -> list[int]:
-    from ..errors import ClickpulseError
-
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -117,9 +118,6 @@ def generate(
 
     Example: clickpulse bench generate --events 2000000 --workers 1,2
     """
-    from ..ingest import bench as ingest_bench
-    from ..settings import get_settings
-
     settings = get_settings()
     info = ingest_bench.meta(settings)
     rows = []
@@ -146,9 +144,6 @@ def collect(
 
     Example: clickpulse bench collect --seconds 20 --batch 1,20 --connections 32
     """
-    from ..ingest import bench as ingest_bench
-    from ..settings import get_settings
-
     settings = get_settings()
     info = ingest_bench.meta(settings)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
@@ -179,17 +174,9 @@ def pipeline(
 
     Example: clickpulse bench pipeline --events 2000000 --parallelism 1,2 --raw-events both
     """
-    import shlex
-    import sys
-
-    from ..runner import bench as pipeline_bench
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     modes = {"on": [True], "off": [False], "both": [False, True]}.get(raw_events)
     if modes is None:
-        from ..errors import ClickpulseError
-
         raise ClickpulseError(f"--raw-events {raw_events!r}: choose on, off or both")
     results = []
     for p in _counts(parallelism, "--parallelism"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -11,6 +11,7 @@ import os
 import platform
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,17 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from ..errors import ClickpulseError
 from ..paths import ROOT
 from ..settings import Settings
+from ..stack.procs import kill_group
+from .faults import DEMO_RATES
+from .feed import Run, run_many, run_one, site_ids
+from .producer import quiet_logger
 
 
 def meta(settings: Settings) -> dict:
@@ -39,10 +48,6 @@ def meta(settings: Settings) -> dict:
 @contextmanager
 def bench_topic(settings: Settings, name: str):
     """A topic shaped like the events topic, deleted afterwards."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from .producer import quiet_logger
-
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
                          "logger": quiet_logger("clickpulse.bench.kafka")})
     topic = f"clickpulse.bench.{name}.{uuid.uuid4().hex[:8]}"
@@ -64,8 +69,6 @@ def bench_topic(settings: Settings, name: str):
 
 
 def records_in(settings: Settings, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}"})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
@@ -78,9 +81,6 @@ def records_in(settings: Settings, topic: str) -> int:
 
 def generate(settings: Settings, *, events: int, workers: int, rate: float, progress=None) -> dict:
     """Push `events` records as fast as possible (speed 0) with the demo's mix of faults."""
-    from .faults import DEMO_RATES
-    from .generate import Run, run_many, run_one, site_ids
-
     with bench_topic(settings, "generate") as topic:
         run = Run(settings=settings, topic=topic, rate=rate, speed=0.0, seed=1,
                   start_ms=int(time.time() * 1000) - int(events / rate * 1000), sites=site_ids(3, "bench-gen"),
@@ -140,8 +140,6 @@ def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -
 
 
 def _accepted(url: str) -> int:
-    import httpx
-
     text = httpx.get(f"{url}/metrics", timeout=10).text
     for line in text.splitlines():
         if line.startswith('clickpulse_collector_events_total{outcome="accepted"}'):
@@ -152,11 +150,8 @@ def _accepted(url: str) -> int:
 def collect(settings: Settings, *, seconds: int, batches: list[int], connections: int, threads: int,
             collector_workers: int, progress=None) -> list[dict]:
     """One wrk run per batch size against a collector of its own; events/s and latency."""
-    import httpx
-
     if not shutil.which("wrk"):
         raise ClickpulseError("bench collect drives the collector with wrk: apt-get install wrk")
-    from ..stack.procs import kill_group
 
     results = []
     with bench_topic(settings, "collect") as topic, tempfile.TemporaryDirectory() as tmp:
@@ -214,8 +209,6 @@ def collect(settings: Settings, *, seconds: int, batches: list[int], connections
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

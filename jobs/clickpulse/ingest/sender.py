@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from confluent_kafka import Producer
+
 from ..errors import ClickpulseError
 from ..settings import Settings
 from .faults import WARMUP_RECORDS, FaultRates, late_ts, malform, restamp
@@ -60,8 +62,6 @@ class KafkaOut:
     keeps acks=all and idempotence: the ground truth must be exactly what Kafka holds."""
 
     def __init__(self, settings: Settings, topic: str, stats: Stats):
-        from confluent_kafka import Producer
-
         self.topic = topic
         self.stats = stats
         self.producer = Producer(producer_config(

@@ -20,9 +20,13 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from ..errors import ClickpulseError
 from ..paths import ROOT
 from ..settings import Settings
+from ..stack.kafka import admin
+from ..stack.postgres import connect
 from .deploy import Flink
 
 
@@ -115,8 +119,6 @@ def run(settings: Settings, events: int, parallelism: int, raw_events: bool, wor
     finally:
         if not keep:
             _cli(["jobs", "stop"], env)
-            from ..stack.kafka import admin
-            from ..stack.postgres import connect
 
             admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
             with connect(settings, "admin", "postgres", autocommit=True) as c:
@@ -125,8 +127,6 @@ def run(settings: Settings, events: int, parallelism: int, raw_events: bool, wor
 
 def _wait_for_last_windows(settings: Settings, db: str, since: float, timeout: float = 600) -> dict:
     """Wait until the daily table shows the whole day counted (the flush closed it)."""
-    import psycopg
-
     deadline = since + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(settings.dsn("reader", db)) as c:

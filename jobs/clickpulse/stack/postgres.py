@@ -14,6 +14,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from ..errors import ClickpulseError
 from ..paths import state_dir
 from ..settings import Settings
@@ -230,8 +233,6 @@ def stop() -> bool:
 
 
 def connect(settings: Settings, role: str = "admin", db: str | None = None, **kw):
-    import psycopg
-
     return psycopg.connect(settings.dsn(role, db), connect_timeout=5, **kw)
 
 
@@ -249,7 +250,6 @@ def is_ready(settings: Settings) -> bool:
 def bootstrap(settings: Settings) -> None:
     """Databases and roles. Idempotent; passwords are (re)set from the settings."""
     bootstrap_roles(settings)
-    from psycopg import sql
 
     with connect(settings, "admin", "postgres", autocommit=True) as c:
         for db in (settings.postgres_db, settings.superset_db):
@@ -260,8 +260,6 @@ def bootstrap(settings: Settings) -> None:
 
 
 def bootstrap_roles(settings: Settings) -> None:
-    from psycopg import sql
-
     settings.require("postgres_writer_password", "postgres_reader_password")
     with connect(settings, "admin", "postgres", autocommit=True) as c:
         for role in ("writer", "reader"):
@@ -276,8 +274,6 @@ def bootstrap_roles(settings: Settings) -> None:
 
 def grant_roles(settings: Settings) -> None:
     """Privileges on the analytics database, including for tables that migrations add later."""
-    from psycopg import sql
-
     w = sql.Identifier(settings.postgres_writer_user)
     r = sql.Identifier(settings.postgres_reader_user)
     with connect(settings, "admin", settings.postgres_db, autocommit=True) as c:
