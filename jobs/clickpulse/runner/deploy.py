@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from confluent_kafka import Consumer, TopicPartition
 
+from ..db.schema import check_tables
 from ..errors import ClickpulseError
 from ..paths import state_dir
 from ..settings import Settings
