@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import shlex
-import sys
+from dataclasses import asdict
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .. import reports
 from ..dashboards import bench as dashboards_bench, benchdata
 from ..db.migrations import detect_backend
 from ..errors import ClickpulseError
@@ -57,14 +56,15 @@ def dashboards(
             timings = dashboards_bench.time_charts(settings, runs, progress=progress)
         with postgres.connect(settings, "admin", autocommit=True) as conn:
             backend = detect_backend(conn, settings)
-        meta = {
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "superset_url": settings.superset_url, "backend": backend, "days": days,
-            "sites": [s.site_id for s in benchdata.SITES], "rows": benchdata.row_counts(settings),
-            "runs": runs, "warmup": 1, "budget_ms": budget_ms,
-        }
-        report = dashboards_bench.write_report(timings, meta)
+        meta = reports.run_info(superset_url=settings.superset_url, backend=backend, days=days,
+                                sites=[s.site_id for s in benchdata.SITES], rows=benchdata.row_counts(settings),
+                                runs=runs, warmup=1, budget_ms=budget_ms)
+        notes = [f"each chart: {runs} timed requests after 1 warm-up, sequential, `force: true`",
+                 f"budget: p95 < {budget_ms:.0f} ms"]
+        report = reports.write_report("dashboards", "chart-data API latency (ms)",
+                                      dashboards_bench.table_rows(timings), meta=meta, notes=notes,
+                                      summary=dashboards_bench.summary_row(timings),
+                                      details={"charts": dashboards_bench.samples(timings)})
         t = Table(title=f"chart-data API, {runs} requests per chart, force (ms)")
         for col in ("dashboard", "chart", "rows", "p50", "p95", "max"):
             t.add_column(col, justify="right" if col in ("rows", "p50", "p95", "max") else "left")
@@ -119,7 +119,7 @@ def generate(
     Example: clickpulse bench generate --events 2000000 --workers 1,2
     """
     settings = get_settings()
-    info = ingest_bench.meta(settings)
+    info = reports.run_info(kafka=settings.kafka_bootstrap_servers)
     rows = []
     for n in _counts(workers, "--workers"):
         with _progress() as progress:
@@ -127,7 +127,7 @@ def generate(
             rows.append(ingest_bench.generate(settings, events=events, workers=n, rate=rate,
                                               progress=lambda s: progress.update(task, completed=s.records)))
     _table("clickpulse generate -> Kafka", rows)
-    console.print(f"report: {ingest_bench.write_report('generate', 'records/s into Kafka', rows, info, [])}")
+    console.print(f"report: {reports.write_report('generate', 'records/s into Kafka', rows, meta=info)}")
 
 
 @app.command("collect")
@@ -145,7 +145,7 @@ def collect(
     Example: clickpulse bench collect --seconds 20 --batch 1,20 --connections 32
     """
     settings = get_settings()
-    info = ingest_bench.meta(settings)
+    info = reports.run_info(kafka=settings.kafka_bootstrap_servers)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
         rows = ingest_bench.collect(settings, seconds=seconds, batches=_counts(batch, "--batch"),
                                     connections=connections, threads=threads, collector_workers=collector_workers,
@@ -154,7 +154,7 @@ def collect(
                                              "p90_ms", "p99_ms", "non_2xx"])
     notes = ["wrk runs closed-loop on the same machine (shares its cores with the collector and Kafka); "
              "latency is time to a 2xx, which waits for Kafka's acks=all acknowledgement"]
-    console.print(f"report: {ingest_bench.write_report('collect', 'events/s and latency', rows, info, notes)}")
+    console.print(f"report: {reports.write_report('collect', 'events/s and latency', rows, meta=info, notes=notes)}")
 
 
 @app.command("pipeline")
@@ -187,5 +187,6 @@ def pipeline(
              "produce ev/s": r.produce_rate, "suite ev/s": r.consume_rate, "peak ev/s": r.peak_rate,
              "flush→tables s": r.flush_to_tables_s} for r in results]
     _table("metric suite throughput", rows)
-    report = pipeline_bench.write_report(results, "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    report = reports.write_report("pipeline", "events/s through the metric suite", rows, meta=reports.run_info(),
+                                  details={"runs": [asdict(r) for r in results]})
     console.print(f"report: {report}")

@@ -5,11 +5,8 @@ afterwards that Kafka holds every record that was acknowledged."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import shutil
 import socket
 import subprocess
@@ -25,24 +22,11 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import ClickpulseError
-from ..paths import ROOT
 from ..settings import Settings
 from ..stack.procs import kill_group
 from .faults import DEMO_RATES
 from .feed import Run, run_many, run_one, site_ids
 from .producer import quiet_logger
-
-
-def meta(settings: Settings) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "commit": commit.stdout.strip() or None,
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "load_before": round(os.getloadavg()[0], 2),
-        "kafka": settings.kafka_bootstrap_servers,
-    }
 
 
 @contextmanager
@@ -212,25 +196,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# --- reports ------------------------------------------------------------------------------------
-
-def write_report(name: str, title: str, rows: list[dict], info: dict, notes: list[str],
-                 directory: Path | None = None) -> Path:
-    """reports/bench-NAME-TIMESTAMP.md and .json (the same figures)."""
-    directory = directory or ROOT / "reports"
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    cols = list(rows[0]) if rows else []
-    lines = [f"# clickpulse bench {name}: {title}", ""]
-    lines += [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in info.items()]
-    lines += [f"- {n}" for n in notes]
-    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---:|" * len(cols)]
-    lines += ["| " + " | ".join(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols) + " |"
-              for r in rows]
-    md = directory / f"bench-{name}-{stamp}.md"
-    md.write_text("\n".join(lines) + "\n")
-    (directory / f"bench-{name}-{stamp}.json").write_text(
-        json.dumps({"meta": info, "notes": notes, "results": rows}, indent=2))
-    return md
