@@ -2,9 +2,10 @@
 
 - `postgres`: plain PostgreSQL, the local stack's cluster (started by the `postgres`
   fixture if it is not running). Always.
-- `timescale`: additionally, when CLICKPULSE_TEST_TIMESCALE_BIN_DIR names the bin dir of a
-  PostgreSQL 15 with the TimescaleDB extension installed: a throwaway cluster started from
-  it (own CLICKPULSE_HOME, free port), stopped and deleted at the end.
+- `timescale`: when CLICKPULSE_TEST_TIMESCALE_BIN_DIR names the bin dir of a PostgreSQL 15
+  with the TimescaleDB extension installed: a throwaway cluster started from it (own
+  CLICKPULSE_HOME, free port), stopped and deleted at the end. Without it these tests
+  (marked `timescale`) are not run, and the summary line says how many (tests/conftest.py).
 
 Tests never touch the shared `clickpulse` database: each gets a `clickpulse_test_<uuid>`
 database created by the admin role and dropped afterwards (POSTGRES_DB points at it).
@@ -28,10 +29,9 @@ from psycopg import sql
 from clickpulse.jars import connector_jars
 from clickpulse.paths import state_dir
 from clickpulse.stack.secrets import ensure_secrets
-from conftest import CLI, ROOT, run_cli
+from conftest import TIMESCALE_BIN_DIR, run_cli
 
-TIMESCALE_BIN_DIR = os.environ.get("CLICKPULSE_TEST_TIMESCALE_BIN_DIR", "")
-BACKENDS = ["postgres"] + (["timescale"] if TIMESCALE_BIN_DIR else [])
+BACKENDS = ["postgres", pytest.param("timescale", marks=pytest.mark.timescale)]
 
 
 @dataclass
@@ -101,7 +101,7 @@ def server(request) -> Server:
         run_cli("stack", "up", "--only", "postgres", env=env)
         yield Server("timescale", base.model_copy(update={"postgres_port": port, "db_backend": "timescale"}), env)
     finally:
-        subprocess.run([*CLI, "stack", "stop", "postgres"], env=env, capture_output=True, cwd=ROOT)
+        run_cli("stack", "stop", "postgres", env=env)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 
 import psycopg
@@ -14,9 +13,9 @@ import yaml
 
 from clickpulse.paths import state_dir
 from clickpulse.stack.secrets import ensure_secrets
-from conftest import CLI, ROOT, run_cli
+from conftest import ROOT, TIMESCALE_BIN_DIR, run_cli
 
-from .conftest import TIMESCALE_BIN_DIR, _free_port
+from .conftest import _free_port
 
 
 def _settings(env):
@@ -67,7 +66,7 @@ def test_timescaledb_is_preloaded_when_installed(server):
             assert c.execute("select extversion from pg_extension where extname = 'timescaledb'").fetchone()[0]
     finally:
         for e in (env, env | {"POSTGRES_BIN_DIR": TIMESCALE_BIN_DIR} if TIMESCALE_BIN_DIR else env):
-            subprocess.run([*CLI, "stack", "stop", "postgres"], env=e, capture_output=True, cwd=ROOT)
+            run_cli("stack", "stop", "postgres", env=e)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -40,7 +40,7 @@ def suite(flink, tmp_path_factory, request):
            "CLICKPULSE_CHECKPOINT_INTERVAL_MS": "3000"}
 
     def teardown():
-        run_cli("jobs", "stop", env=env, check=False)
+        run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
 
         admin(flink).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
         with connect(flink, "admin", "postgres", autocommit=True) as c:

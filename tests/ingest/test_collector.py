@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 import uuid
 
@@ -341,11 +342,11 @@ def test_body_and_batch_limits(strict, strict_sites):
 
 
 def test_bad_settings_are_one_line_errors(kafka, tmp_path):
-    res = run_cli("collect", "--port", "1", env={**__import__("os").environ, "COLLECTOR_WRITE_KEYS": "site-1"},
+    res = run_cli("collect", "--port", "1", env={**os.environ, "COLLECTOR_WRITE_KEYS": "site-1"},
                   check=False, timeout=60)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0 and "COLLECTOR_WRITE_KEYS" in res.stderr
-    res = run_cli("collect", env={**__import__("os").environ, "COLLECTOR_GEOIP_DB": str(tmp_path / "missing.mmdb")},
+    res = run_cli("collect", env={**os.environ, "COLLECTOR_GEOIP_DB": str(tmp_path / "missing.mmdb")},
                   check=False, timeout=60)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0 and "COLLECTOR_GEOIP_DB" in res.stderr

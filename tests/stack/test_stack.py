@@ -18,9 +18,8 @@ from clickpulse.paths import state_dir
 from clickpulse.stack import flink as fl
 from clickpulse.stack.kafka import admin
 from clickpulse.stack.procs import port_open
-from conftest import CLI, run_cli
+from conftest import run_cli
 
-CLI_DOWN = [*CLI, "stack", "down"]
 
 
 def test_kafka_topics_and_generic_client(kafka):
@@ -66,7 +65,7 @@ def test_stack_env_is_evaluable(postgres):
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL",
                 "SUPERSET_ADMIN_USER", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_VIEWER_PASSWORD"):
         assert values.get(var), var
-    with psycopg.connect(values["DATABASE_URL"].replace("postgresql://", f"postgresql://", 1),
+    with psycopg.connect(values["DATABASE_URL"],
                          password=postgres.postgres_reader_password) as c:
         assert c.execute("select current_user").fetchone()[0] == postgres.postgres_reader_user
 
@@ -81,7 +80,7 @@ def isolated_env():
     env = _isolated_env()
     yield env
 
-    subprocess.run([*CLI_DOWN], env=env, capture_output=True)
+    run_cli("stack", "down", env=env)
     shutil.rmtree(env["CLICKPULSE_HOME"], ignore_errors=True)
 
 
