@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import socket
 import subprocess
 import uuid
@@ -101,8 +100,7 @@ def server(request) -> Server:
         run_cli("stack", "up", "--only", "postgres", env=env)
         yield Server("timescale", base.model_copy(update={"postgres_port": port, "db_backend": "timescale"}), env)
     finally:
-        run_cli("stack", "stop", "postgres", env=env)
-        shutil.rmtree(home, ignore_errors=True)
+        run_cli("stack", "clean", env=env)
 
 
 def _create_db(server: Server) -> Database:

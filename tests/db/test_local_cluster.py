@@ -5,8 +5,8 @@ initialised before that; without the extension nothing about it is configured.""
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
+from pathlib import Path
 
 import psycopg
 import yaml
@@ -36,10 +36,10 @@ def test_timescaledb_is_preloaded_when_installed(server):
             "POSTGRES_ADMIN_PASSWORD": base.postgres_admin_password,
             "POSTGRES_WRITER_PASSWORD": base.postgres_writer_password,
             "POSTGRES_READER_PASSWORD": base.postgres_reader_password}
-    auto = home / "postgres" / "data" / "postgresql.auto.conf"
     try:
         # initialised by the distribution's PostgreSQL (no TimescaleDB in CI, nor here)
         run_cli("stack", "up", "--only", "postgres", env=env)
+        auto = Path(_show(env, "data_directory")[0]) / "postgresql.auto.conf"
         plain_has_ts = "timescaledb" in _show(env, "shared_preload_libraries")[0]
         if server.backend == "postgres":
             assert not plain_has_ts and "timescaledb" not in auto.read_text()
@@ -65,9 +65,7 @@ def test_timescaledb_is_preloaded_when_installed(server):
             c.execute("create extension if not exists timescaledb")
             assert c.execute("select extversion from pg_extension where extname = 'timescaledb'").fetchone()[0]
     finally:
-        for e in (env, env | {"POSTGRES_BIN_DIR": TIMESCALE_BIN_DIR} if TIMESCALE_BIN_DIR else env):
-            run_cli("stack", "stop", "postgres", env=e)
-        shutil.rmtree(home, ignore_errors=True)
+        run_cli("stack", "clean", env=env)
 
 
 def test_compose_runs_the_verified_timescaledb(server):

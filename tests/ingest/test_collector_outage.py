@@ -6,7 +6,6 @@ shared one."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -34,8 +33,7 @@ def throwaway_kafka():
         run_cli("stack", "up", "--only", "kafka", env=env)
         yield env
     finally:
-        run_cli("stack", "down", env=env)
-        shutil.rmtree(home, ignore_errors=True)
+        run_cli("stack", "clean", env=env)
 
 
 def _port_free(port: int) -> bool:

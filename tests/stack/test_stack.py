@@ -8,13 +8,18 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from clickpulse.paths import state_dir
+from clickpulse.settings import Settings
+from clickpulse.stack import postgres as pg
 from clickpulse.stack import flink as fl
 from clickpulse.stack.kafka import admin
 from clickpulse.stack.procs import port_open
@@ -46,7 +51,7 @@ def test_postgres_roles(postgres):
     # the project's cluster, not the system one
     with psycopg.connect(s.dsn("admin", "postgres")) as c:
         data_dir = c.execute("show data_directory").fetchone()[0]
-    assert ".clickpulse" in data_dir or os.environ.get("CLICKPULSE_HOME", "\0") in data_dir
+    assert Path(data_dir) == pg.data_dir()
 
 
 def test_flink_cluster_has_connectors(flink):
@@ -80,14 +85,13 @@ def isolated_env():
     env = _isolated_env()
     yield env
 
-    run_cli("stack", "down", env=env)
-    shutil.rmtree(env["CLICKPULSE_HOME"], ignore_errors=True)
+    run_cli("stack", "clean", env=env)
+    assert not Path(env["CLICKPULSE_HOME"]).exists()
 
 
 def _isolated_env() -> dict:
     """A second, throwaway stack on other ports, so the lifecycle can be tested without
-    touching the stack the other tests use. Its home sits inside the project's state dir
-    because pytest's tmp dirs are private to root and PostgreSQL runs as `postgres`."""
+    touching the stack the other tests use."""
     kport, pport = _free_port(), _free_port()
     home = state_dir() / "test-stacks" / uuid.uuid4().hex[:8]
     home.mkdir(parents=True)
@@ -143,3 +147,33 @@ def test_missing_prerequisite_is_a_one_line_error(isolated_env, tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0, res.stderr
     assert "initdb" in res.stderr and "postgresql-15" in res.stderr
+
+
+def test_postgres_runs_from_a_folder_other_users_cannot_enter():
+    """`make demo` as root in root's home or a `mktemp -d` folder: PostgreSQL refuses to run
+    as root and runs as the `postgres` OS user, which cannot enter such a folder; its
+    cluster lives where it can, with no folder's permissions changed, and `stack clean`
+    (`make clean`) removes it with the rest of the state."""
+    private = Path(tempfile.mkdtemp(prefix="clickpulse-private-"))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    home = private / "checkout" / ".clickpulse"
+    password = uuid.uuid4().hex
+    env = {**os.environ, "CLICKPULSE_HOME": str(home), "POSTGRES_PORT": str(_free_port()),
+           "POSTGRES_ADMIN_PASSWORD": password, "POSTGRES_WRITER_PASSWORD": password,
+           "POSTGRES_READER_PASSWORD": password}
+    settings = Settings(_env_file=None, postgres_port=int(env["POSTGRES_PORT"]), postgres_admin_password=password)
+    try:
+        run_cli("stack", "up", "--only", "postgres", env=env)
+        with psycopg.connect(settings.dsn("admin", "postgres"), connect_timeout=5) as c:
+            data_dir = Path(c.execute("show data_directory").fetchone()[0])
+            assert c.execute("select current_setting('port')::int").fetchone()[0] == settings.postgres_port
+        if os.geteuid() == 0:
+            assert data_dir.parent.parent == pg.SYSTEM_STATE_DIR
+            assert (data_dir.parent / "CLICKPULSE_HOME").read_text().strip() == str(home)
+        else:  # the server runs as this user, who can enter the folder
+            assert data_dir == home / "postgres" / "data"
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700, "no folder's permissions were changed"
+    finally:
+        run_cli("stack", "clean", env=env)
+        shutil.rmtree(private)
+    assert not data_dir.exists() and not port_open(settings.postgres_port)

@@ -48,6 +48,18 @@ def down() -> None:
 
 
 @app.command()
+def clean() -> None:
+    """Stop everything and delete the stack's state: CLICKPULSE_HOME (.clickpulse/) and the
+    PostgreSQL cluster's files, which live in /var/lib/clickpulse/<hash> when clickpulse
+    runs as root (see docs/design.md). `make clean` runs it.
+
+    Example: clickpulse stack clean
+    """
+    removed = services.clean()
+    console.print(f"removed: {', '.join(map(str, removed)) if removed else 'nothing to remove'}")
+
+
+@app.command()
 def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, superset, generator or collector")) -> None:
     """Stop one service (for example to see how the pipeline copes with Kafka gone).
 
