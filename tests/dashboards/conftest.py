@@ -55,11 +55,13 @@ def site_viewer(synced, seeded, admin):
     username, password = "test_site_viewer", uuid.uuid4().hex
     bind_site_viewer(admin, username, password, site)
     yield username, password, site
-    sec = Security(admin)
-    user = sec.find_user(username)
-    if user:
-        admin.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
-    rls.delete_site_rule(admin, sec, site)
+    # a login of its own: by the end of a long session the admin fixture's token has expired
+    with admin_session(synced) as sp:
+        sec = Security(sp)
+        user = sec.find_user(username)
+        if user:
+            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
+        rls.delete_site_rule(sp, sec, site)
 
 
 @pytest.fixture(scope="session")
