@@ -1,25 +1,11 @@
 -- The events topic as Flink reads it. The clickpulse-event
 -- format (connectors/event-parser) parses and validates each record once, before the
 -- watermark: a malformed record arrives with `error` set and ts = 0, so it can neither
--- fail the job (a NULL rowtime would) nor move event time. Placeholders are filled from
--- the settings by the runner; no secret is written here.
+-- fail the job (a NULL rowtime would) nor move event time. The columns come from the
+-- format's own list (EventColumn.java, the one place they are spelled), filled in by
+-- the runner like the other placeholders (from the settings); no secret is written here.
 CREATE TABLE raw_events (
-  event_id STRING,
-  event_type STRING,
-  site_id STRING,
-  user_id STRING,
-  session_id STRING,
-  ts BIGINT,
-  page STRING,
-  referrer STRING,
-  country STRING,
-  device STRING,
-  plan STRING,
-  properties STRING,
-  schema_version INT,
-  error STRING,
-  payload STRING,
-  tick BOOLEAN,
+${event_columns},
   kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
   kafka_partition INT METADATA FROM 'partition' VIRTUAL,
   kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,

@@ -1,27 +1,10 @@
--- The same columns as kafka_source.sql, read from a file of recorded Kafka records
+-- The same columns as kafka_source.sql (and the envelope's kafka_ts_ms, kafka_partition
+-- and kafka_offset, from the same EventColumn.java), read from a file of recorded Kafka records
 -- ({"payload": "<record>", "kafka_ts_ms": .., "kafka_partition": .., "kafka_offset": ..}
 -- per line, in arrival order). Lets every metric run on in-memory rows, without Kafka or a
 -- cluster, through exactly the parsing, views and SQL that the deployed job runs.
 CREATE TABLE raw_events (
-  event_id STRING,
-  event_type STRING,
-  site_id STRING,
-  user_id STRING,
-  session_id STRING,
-  ts BIGINT,
-  page STRING,
-  referrer STRING,
-  country STRING,
-  device STRING,
-  plan STRING,
-  properties STRING,
-  schema_version INT,
-  error STRING,
-  payload STRING,
-  tick BOOLEAN,
-  kafka_ts_ms BIGINT,
-  kafka_partition INT,
-  kafka_offset BIGINT,
+${event_columns},
   kafka_ts AS TO_TIMESTAMP_LTZ(kafka_ts_ms, 3),
   proc_time AS PROCTIME(),
   event_time AS TO_TIMESTAMP_LTZ(ts, 3),

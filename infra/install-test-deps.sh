@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Test-only system packages: Debian's Chromium for the browser tests, wrk for the collector
+# Test-only tools: the Kubernetes manifests' validators (infra/k8s/validate/install.sh), and
+# system packages: Debian's Chromium for the browser tests, wrk for the collector
 # benchmark's smoke test, and kcat, a generic Kafka client the tests use to prove the topics
 # work with any client.
 set -eu
+# kustomize, kubeconform and offline schemas for tests/test_k8s.py, into the download cache
+bash "$(dirname "$0")/k8s/validate/install.sh"
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)

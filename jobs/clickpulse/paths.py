@@ -9,6 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "sql"
 METRICS_DIR = SQL_DIR / "metrics"
+# The views every metric reads (parsing, lateness, deduplication): the metrics' semantics.
+VIEWS_FILE = SQL_DIR / "views.sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 CONNECTORS_DIR = ROOT / "connectors"
 SUPERSET_DIR = ROOT / "superset"

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     postgres_writer_password: str | None = _env("POSTGRES_WRITER_PASSWORD", default=None)
     postgres_reader_user: str = _env("POSTGRES_READER_USER", default="clickpulse_reader")
     postgres_reader_password: str | None = _env("POSTGRES_READER_PASSWORD", default=None)
+    # The read-only role's connection as one libpq URL, instead of POSTGRES_HOST, _PORT, _DB
+    # and POSTGRES_READER_*: for reading another cluster's tables (`clickpulse verify`,
+    # analysts). `clickpulse stack env` prints the local one. Admin and writer are unaffected.
+    database_url: str | None = _env("DATABASE_URL", default=None)
     superset_db: str = _env("SUPERSET_METADATA_DB", default="superset")
     # auto: TimescaleDB features (hypertables, continuous aggregates, retention and
     # compression policies) when the extension is installed, plain PostgreSQL otherwise.
@@ -137,7 +141,10 @@ class Settings(BaseSettings):
         )
 
     def dsn(self, role: str = "reader", db: str | None = None) -> str:
-        """libpq URL for the given role: 'admin', 'writer' or 'reader'."""
+        """libpq URL for the given role: 'admin', 'writer' or 'reader' (DATABASE_URL, when
+        set, is the reader's; `db` replaces its database)."""
+        if role == "reader" and self.database_url:
+            return _with_database(self.database_url, db) if db else self.database_url
         user = getattr(self, f"postgres_{role}_user")
         password = getattr(self, f"postgres_{role}_password")
         auth = quote(user, safe="")
@@ -157,6 +164,11 @@ class Settings(BaseSettings):
                 f"missing setting(s): {', '.join(missing)} — set them in the environment or .env "
                 "(see .env.example), or run `clickpulse stack up` once to generate demo secrets"
             )
+
+
+def _with_database(url: str, db: str) -> str:
+    u = urlparse(url)
+    return u._replace(path="/" + quote(db, safe="")).geturl()
 
 
 class SettingsError(RuntimeError):

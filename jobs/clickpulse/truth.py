@@ -30,6 +30,7 @@ from .runner.funnels import load_funnels
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
+SESSION_GAP = 30 * MINUTE   # a session ends after more than this without an event
 MAX_TS = 32503680000000
 MAX_FUTURE = 60_000  # CLICKPULSE_MAX_FUTURE_MS default
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -171,6 +172,18 @@ def _tick_ts(payload: str | None, now_ms: int, max_future_ms: int) -> int | None
     return None
 
 
+def event_time(payload: str | None, now_ms: int, max_future_ms: int = MAX_FUTURE) -> int | None:
+    """The event time a record carries for lateness (a valid event's or a tick's `ts`);
+    None for a malformed record, which never moves its partition's event time."""
+    tick = _tick_ts(payload, now_ms, max_future_ms)
+    if tick is not None:
+        return tick
+    try:
+        return validate(payload, now_ms, max_future_ms).ts
+    except Invalid:
+        return None
+
+
 def ts_utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
 
@@ -306,7 +319,7 @@ def top_pages(events: list[Event], size: int) -> list[dict]:
     return out
 
 
-def sessions_1h(events: list[Event], gap: int = 30 * MINUTE) -> list[dict]:
+def sessions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
     by_user: dict[tuple, list[Event]] = defaultdict(list)
     for e in events:
         by_user[(e.site_id, e.user_id)].append(e)
@@ -390,6 +403,30 @@ def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
     return [dict(minute=m, site_id=s, reason=r, events=n) for (m, s, r), n in counts.items()]
 
 
+TABLES = ("events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
+          "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events")
+
+
+def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[str, list[dict]]:
+    """Every metric table (or those named in `only`) from classified records, as the job
+    would hold it once all windows have closed."""
+    makers = {
+        "events_per_minute": lambda: events_per_minute(c.clean),
+        "active_users_1m": lambda: active_users_1m(c.clean),
+        "active_users_live": lambda: active_users_live(c.clean),
+        "active_users_daily": lambda: active_users_daily(c.clean),
+        "top_pages_1m": lambda: top_pages(c.clean, MINUTE),
+        "top_pages_1h": lambda: top_pages(c.clean, HOUR),
+        "sessions_1h": lambda: sessions_1h(c.clean),
+        "funnel_conversions": lambda: funnel_conversions(c.on_time, funnels),
+        "events": lambda: raw_events(c.clean),
+        "late_events": lambda: late_events(c.late),
+        "invalid_events": lambda: invalid_events(c.invalid),
+    }
+    wanted = TABLES if only is None else [t for t in TABLES if t in set(only)]
+    return {name: makers[name]() for name in wanted}
+
+
 def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = MAX_FUTURE,
             now_ms: int | None = None, funnels=None) -> dict[str, list[dict]]:
     """Every metric table, as the job would hold it once all windows have closed.
@@ -400,19 +437,7 @@ def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms:
     if funnels is None:
         funnels = load_funnels()
     c = classify(records, watermark_delay_ms=watermark_delay_ms, max_future_ms=max_future_ms, now_ms=now_ms)
-    return {
-        "events_per_minute": events_per_minute(c.clean),
-        "active_users_1m": active_users_1m(c.clean),
-        "active_users_live": active_users_live(c.clean),
-        "active_users_daily": active_users_daily(c.clean),
-        "top_pages_1m": top_pages(c.clean, MINUTE),
-        "top_pages_1h": top_pages(c.clean, HOUR),
-        "sessions_1h": sessions_1h(c.clean),
-        "funnel_conversions": funnel_conversions(c.on_time, funnels),
-        "events": raw_events(c.clean),
-        "late_events": late_events(c.late),
-        "invalid_events": invalid_events(c.invalid),
-    }
+    return tables(c, funnels)
 
 
 def close(a: float, b: float) -> bool:

@@ -1,54 +1,57 @@
 -- funnel_conversions: users reaching each step of each funnel defined in sql/funnels.yaml.
 -- grain: one row per site, funnel and step per hour (UTC) of the funnel's first step
--- window: none; each user's events are matched with MATCH_RECOGNIZE, in event-time order,
---   within the funnel's window after the first step; counts grow as users progress
--- watermark: event_time - CLICKPULSE_WATERMARK_DELAY_MS (default 5 s)
--- input: events_on_time (duplicates cannot change whether a user reached a step)
+-- window: none; each user's attempts are followed as their events arrive (funnel_reach),
+--   within the funnel's window after the first step; counts grow as users progress and
+--   are written within a second of the event, without waiting for the watermark
+-- watermark: not used; late events (behind the watermark) are not counted (events_clean)
 -- semantics: every event matching step 1 starts an attempt; the attempt reaches step k
 --   when events matching steps 2..k follow in order, each strictly later in event time
 --   than the one before and less than the window after step 1. A user counts once per
 --   funnel, step and hour of step 1 when any attempt starting in that hour reaches it.
 -- template: rendered from sql/funnels.yaml ({{ '{{' }} ... {{ '}}' }} and {{ '{%' }} ... {{ '%}' }} blocks)
 -- key: hour_start, site_id, funnel, step
-SELECT /*+ STATE_TTL('reached' = '1d') */
-  -- grouped by exactly the table's key (step_name follows from step), so each update is a
-  -- plain upsert of that row
-  hour_start, site_id, funnel, step, MAX(step_name) AS step_name, COUNT(DISTINCT user_id) AS users
-FROM (
-{%- for f in funnels %}
-  {%- set outer = loop %}
-  {%- for depth in range(1, f.steps | length + 1) %}
-  {%- set last = f.steps[depth - 1] %}
-  {{ '' if outer.first and loop.first else 'UNION ALL' }}
-  {%- if depth == 1 %}
-  -- {{ f.name }}, step 1 ({{ last.name }}): every user with a matching event
-  SELECT CAST(FLOOR(CAST(event_time AS TIMESTAMP(3)) TO HOUR) AS TIMESTAMP(3)) AS hour_start, site_id,
-         CAST('{{ f.name }}' AS STRING) AS funnel, 1 AS step, CAST('{{ last.name }}' AS STRING) AS step_name, user_id
-  FROM events_on_time
-  WHERE {{ last.predicate() }}
-  {%- else %}
-  -- {{ f.name }}, step {{ depth }} ({{ last.name }})
-  SELECT CAST(FLOOR(CAST(start_time AS TIMESTAMP(3)) TO HOUR) AS TIMESTAMP(3)) AS hour_start, site_id,
-         CAST('{{ f.name }}' AS STRING) AS funnel, {{ depth }} AS step, CAST('{{ last.name }}' AS STRING) AS step_name, user_id
-  FROM (
-    SELECT site_id, user_id, event_time, event_type, page FROM events_on_time
-    WHERE {% for s in f.steps[:depth] %}({{ s.predicate() }}){{ ' OR ' if not loop.last }}{% endfor %}
-  )
-  MATCH_RECOGNIZE (
-    PARTITION BY site_id, user_id
-    ORDER BY event_time
-    MEASURES S1.event_time AS start_time
-    ONE ROW PER MATCH
-    AFTER MATCH SKIP TO NEXT ROW
-    PATTERN ({% for i in range(1, depth + 1) %}S{{ i }}{{ ' Z%d*? ' % i if i < depth }}{% endfor %}) WITHIN {{ f.window_sql }}
-    DEFINE
-      S1 AS {{ f.steps[0].predicate('S1') }}
-      {%- for i in range(2, depth + 1) %},
-      S{{ i }} AS {{ f.steps[i - 1].predicate('S%d' % i) }} AND S{{ i }}.event_time > LAST(S{{ i - 1 }}.event_time)
-      {%- endfor %}
-  )
-  {%- endif %}
+WITH funnel_events AS (
+  -- the events some funnel step matches; bit k-1 of m<i> is set when the event matches
+  -- step k of funnel i
+  SELECT site_id, user_id, ts
+  {%- for f in funnels %},
+    0{% for s in f.steps %} + CASE WHEN {{ s.predicate() }} THEN {{ 2 ** loop.index0 }} ELSE 0 END{% endfor %} AS m{{ loop.index0 }}
   {%- endfor %}
-{%- endfor %}
-) AS reached
+  FROM events_clean
+  WHERE {% for f in funnels %}{% set outer = loop %}{% for s in f.steps %}({{ s.predicate() }}){{ '' if outer.last and loop.last else ' OR ' }}{% endfor %}{% endfor %}
+),
+by_attempt_hour AS (
+  -- an event serves the attempts of its own hour as a first step, and as a later step
+  -- every attempt that started less than the window before it (possibly last hour)
+  SELECT site_id, user_id, ts, hour_ms{% for f in funnels %}, m{{ loop.index0 }}{% endfor %}
+  FROM funnel_events,
+    LATERAL TABLE(funnel_hours(ts, CASE WHEN {% for f in funnels %}m{{ loop.index0 }} > 1{{ '' if loop.last else ' OR ' }}{% endfor %}
+                                        THEN {{ funnels | map(attribute='window_seconds') | max * 1000 }} ELSE 0 END)) AS h(hour_ms)
+),
+reached AS (
+  -- per user and hour of attempt start: the deepest step any attempt has reached so far
+  SELECT /*+ STATE_TTL('by_attempt_hour' = '1d') */
+    CAST(TO_TIMESTAMP_LTZ(hour_ms, 3) AS TIMESTAMP(3)) AS hour_start, site_id, user_id
+    {%- for f in funnels %},
+    funnel_reach(ts, m{{ loop.index0 }}, hour_ms, {{ f.window_seconds * 1000 }}, {{ f.steps | length }}) AS r{{ loop.index0 }}
+    {%- endfor %}
+  FROM by_attempt_hour
+  GROUP BY hour_ms, site_id, user_id
+),
+steps_reached AS (
+  {%- for f in funnels %}
+  {%- set outer = loop %}
+  {%- for s in f.steps %}
+  {{ '' if outer.first and loop.first else 'UNION ALL' }}
+  SELECT hour_start, site_id, CAST('{{ f.name }}' AS STRING) AS funnel, {{ loop.index }} AS step,
+         CAST('{{ s.name }}' AS STRING) AS step_name, user_id
+  FROM reached WHERE r{{ outer.index0 }} >= {{ loop.index }}
+  {%- endfor %}
+  {%- endfor %}
+)
+SELECT /*+ STATE_TTL('steps_reached' = '1d') */
+  -- grouped by exactly the table's key (step_name follows from step), so each update is a
+  -- plain upsert of that row; each user appears once per key in steps_reached
+  hour_start, site_id, funnel, step, MAX(step_name) AS step_name, COUNT(*) AS users
+FROM steps_reached
 GROUP BY hour_start, site_id, funnel, step

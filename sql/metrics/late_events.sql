@@ -2,7 +2,7 @@
 -- grain: one row per site per minute of arrival (the Kafka record time)
 -- window: none; a running count per minute, kept for a day
 -- watermark: an event is late when its event time is at or behind the watermark where it
---   is judged (see connectors/pipeline_views.sql)
+--   is judged (see sql/views.sql)
 -- key: minute, site_id
 SELECT /*+ STATE_TTL('late_events_stream' = '1d') */
   CAST(FLOOR(CAST(kafka_ts AS TIMESTAMP(3)) TO MINUTE) AS TIMESTAMP(3)) AS `minute`,

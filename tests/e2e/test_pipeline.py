@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import uuid
 from decimal import Decimal
@@ -22,9 +21,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from clickpulse import truth
 from clickpulse.runner.funnels import load_funnels
 from clickpulse.stack import flink as fl
-from clickpulse.stack.kafka import admin
-from clickpulse.stack.postgres import connect
 from conftest import run_cli
+from suites import isolated_suite
 
 TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
           "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events"]
@@ -33,23 +31,7 @@ TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_u
 @pytest.fixture(scope="module")
 def suite(flink, tmp_path_factory, request):
     """An isolated deployment of the suite; torn down (job, topics, database) afterwards."""
-    tag = uuid.uuid4().hex[:8]
-    env = {**os.environ,
-           "CLICKPULSE_EVENTS_TOPIC": f"e2e-{tag}", "CLICKPULSE_DEAD_LETTER_TOPIC": f"e2e-{tag}-dlq",
-           "CLICKPULSE_JOB_NAME": f"clickpulse-e2e-{tag}", "POSTGRES_DB": f"clickpulse_e2e_{tag}",
-           "CLICKPULSE_CHECKPOINT_INTERVAL_MS": "3000"}
-
-    def teardown():
-        run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
-
-        admin(flink).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
-        with connect(flink, "admin", "postgres", autocommit=True) as c:
-            c.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
-
-    request.addfinalizer(teardown)
-    run_cli("stack", "topics", env=env)
-    run_cli("db", "migrate", env=env)
-    run_cli("jobs", "submit", env=env, timeout=300)
+    env, tag = isolated_suite(flink, request, "e2e", CLICKPULSE_CHECKPOINT_INTERVAL_MS="3000")
     return {"env": env, "tag": tag, "dir": tmp_path_factory.mktemp("e2e"), "settings": flink}
 
 

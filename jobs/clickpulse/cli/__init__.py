@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ClickpulseError
 from ..settings import SettingsError
-from . import bench, dashboards, db, demo, ingest, jobs, metrics, stack
+from . import bench, dashboards, db, demo, ingest, jobs, metrics, stack, verify
 
 app = typer.Typer(
     name="clickpulse",
@@ -32,6 +32,7 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(bench.app, name="bench")
 ingest.register(app)
 app.command("demo")(demo.demo)
+app.command("verify")(verify.verify)
 
 
 def main() -> None:

@@ -41,18 +41,20 @@ def parse_duration(text: str, option: str = "--duration") -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
 
 
-def parse_start(text: str, now_ms: int) -> int:
-    """Epoch ms, ISO 8601, or relative to now: -10m, +1h."""
+def parse_start(text: str, now_ms: int, option: str = "--start") -> int:
+    """Epoch ms, ISO 8601 (UTC unless it says otherwise), `now`, or relative to now: -10m, +1h."""
     text = text.strip()
     if re.fullmatch(r"\d{10,}", text):
         return int(text)
+    if text.lower() == "now":
+        return now_ms
     if text[:1] in "+-":
         sign = -1 if text[0] == "-" else 1
-        return now_ms + sign * parse_duration(text[1:], "--start")
+        return now_ms + sign * parse_duration(text[1:], option)
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise ClickpulseError(f"--start {text!r}: expected epoch ms, ISO 8601 or -10m") from e
+        raise ClickpulseError(f"{option} {text!r}: expected epoch ms, ISO 8601, now or -10m") from e
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     return int(t.timestamp() * 1000)

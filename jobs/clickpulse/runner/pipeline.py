@@ -15,12 +15,12 @@ from urllib.parse import urlparse
 
 from ..errors import ClickpulseError
 from ..jars import connector_jars
-from ..paths import CONNECTORS_DIR
+from ..paths import CONNECTORS_DIR, VIEWS_FILE
 from ..settings import Settings
 from .jars import event_parser_jar
 from .metric import Metric
 
-def _template(name: str, **values) -> str:
+def _template(name: str | Path, **values) -> str:
     path = CONNECTORS_DIR / name
     try:
         return Template(path.read_text()).substitute(**{k: str(v) for k, v in values.items()})
@@ -100,26 +100,37 @@ def interval_literal(ms: int) -> str:
     return f"{d} {h:02d}:{m:02d}:{sec:02d}.{milli:03d}"
 
 
+def event_columns(envelope: bool) -> str:
+    """The source table's physical columns, from the event format's own list
+    (connectors/event-parser: EventColumn.java); needs the table environment's JVM, which
+    `create_table_env` gives the format's jar."""
+    from pyflink.java_gateway import get_gateway  # PyFlink's JVM: started by the table environment
+
+    return str(get_gateway().jvm.dev.clickpulse.flink.EventColumn.ddl(envelope))
+
+
 def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, start_at_ms: int | None = None) -> None:
     if start_at_ms is None:
         startup = "'scan.startup.mode' = 'group-offsets',\n  'properties.auto.offset.reset' = 'earliest',"
     else:
         startup = f"'scan.startup.mode' = 'timestamp',\n  'scan.startup.timestamp-millis' = '{int(start_at_ms)}',"
     t_env.execute_sql(_template(
-        "kafka_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), topic=settings.events_topic,
+        "kafka_source.sql", event_columns=event_columns(envelope=False),
+        watermark_delay=interval_literal(settings.watermark_delay_ms), topic=settings.events_topic,
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id or settings.job_name,
         max_future_ms=settings.max_future_ms, startup=startup))
 
 
 def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
     t_env.execute_sql(_template(
-        "recorded_source.sql", watermark_delay=interval_literal(settings.watermark_delay_ms), path=path,
+        "recorded_source.sql", event_columns=event_columns(envelope=True),
+        watermark_delay=interval_literal(settings.watermark_delay_ms), path=path,
         max_future_ms=settings.max_future_ms))
 
 
 def create_views(t_env, settings: Settings) -> None:
-    path = CONNECTORS_DIR / "pipeline_views.sql"
-    for stmt in _statements(_template("pipeline_views.sql", watermark_delay_ms=settings.watermark_delay_ms)):
+    path = VIEWS_FILE
+    for stmt in _statements(_template(path, watermark_delay_ms=settings.watermark_delay_ms)):
         try:
             t_env.execute_sql(stmt)
         except Exception as e:  # noqa: BLE001 - the planner's message, with the file

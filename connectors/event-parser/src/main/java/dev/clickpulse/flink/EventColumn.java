@@ -5,8 +5,13 @@ import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The columns the clickpulse-event format can produce, by name. */
-enum EventColumn {
+/**
+ * The columns the clickpulse-event format can produce, by name: the one list of the
+ * {@code raw_events} columns. The source tables' DDL (connectors/kafka_source.sql,
+ * connectors/recorded_source.sql) is generated from it by {@link #ddl(boolean)}, so adding a
+ * column here (and filling it in EventDeserializationSchema) is all a new column takes.
+ */
+public enum EventColumn {
     EVENT_ID("event_id", LogicalTypeRoot.VARCHAR),
     EVENT_TYPE("event_type", LogicalTypeRoot.VARCHAR),
     SITE_ID("site_id", LogicalTypeRoot.VARCHAR),
@@ -33,6 +38,37 @@ enum EventColumn {
     final String column;
     final LogicalTypeRoot type;
     final boolean envelopeOnly;
+
+    /** Flink SQL's name of each type the format produces. */
+    private static String sqlType(LogicalTypeRoot type) {
+        switch (type) {
+            case VARCHAR:
+                return "STRING";
+            case BIGINT:
+                return "BIGINT";
+            case INTEGER:
+                return "INT";
+            case BOOLEAN:
+                return "BOOLEAN";
+            default:
+                throw new IllegalStateException("no SQL type for " + type);
+        }
+    }
+
+    /**
+     * The physical columns of a source table in this format, one {@code name TYPE} per line:
+     * the events topic's ({@code envelope = false}) or a file of recorded Kafka records'
+     * ({@code envelope = true}, which adds the record's Kafka time, partition and offset).
+     */
+    public static String ddl(boolean envelope) {
+        List<String> out = new ArrayList<>();
+        for (EventColumn c : values()) {
+            if (envelope || !c.envelopeOnly) {
+                out.add("  " + c.column + " " + sqlType(c.type));
+            }
+        }
+        return String.join(",\n", out);
+    }
 
     EventColumn(String column, LogicalTypeRoot type) {
         this(column, type, false);

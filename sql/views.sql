@@ -1,3 +1,9 @@
+-- Functions the metrics use (connectors/event-parser, shipped with the job).
+-- funnel_reach / funnel_hours: funnel attempts followed per user as events arrive
+-- (sql/metrics/funnel_conversions.sql).
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_reach AS 'dev.clickpulse.flink.funnel.FunnelReach' LANGUAGE JAVA;
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_hours AS 'dev.clickpulse.flink.funnel.FunnelHours' LANGUAGE JAVA;
+
 -- Views shared by every metric of the events topic (one statement set, one Kafka read).
 -- Metrics read events_clean (valid, first copy of each event_id, on time), events_on_time
 -- (the same without deduplication) or one of the two side views; nothing is dropped
