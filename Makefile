@@ -11,7 +11,7 @@ help:
 	@echo "make demo    install, start the local stack, feed events, submit jobs, load dashboards"
 	@echo "make test    run the whole test suite (starts the services it needs)"
 	@echo "make down    stop every process the stack started"
-	@echo "make clean   stop and remove all local state (.clickpulse/)"
+	@echo "make clean   stop and remove all local state (.clickpulse/, and PostgreSQL's data when run as root)"
 
 install: $(STAMP)
 
@@ -37,7 +37,8 @@ env: install
 down:
 	@if [ -x $(BIN)/clickpulse ]; then $(BIN)/clickpulse stack down; else echo "nothing to stop (not installed)"; fi
 
-clean: down
+clean:
+	@if [ -x $(BIN)/clickpulse ]; then $(BIN)/clickpulse stack clean; fi
 	rm -rf .clickpulse reports
 
 test-deps:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import uuid
 
+from clickpulse.stack.kafka import admin
+from clickpulse.stack.postgres import connect
 from conftest import run_cli
 
 
@@ -21,10 +23,7 @@ def isolated_suite(settings, request, name: str, **extra_env: str) -> tuple[dict
            **extra_env}
 
     def teardown():
-        run_cli("jobs", "stop", env=env, check=False)
-        from clickpulse.stack.kafka import admin
-        from clickpulse.stack.postgres import connect
-
+        run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
         admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
         with connect(settings, "admin", "postgres", autocommit=True) as c:
             c.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')

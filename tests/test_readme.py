@@ -44,3 +44,19 @@ def test_demo_banner_matches_the_code():
         label = line.strip().split("  ")[0]
         if label:
             assert label in demo, f"README banner line {line!r} is not what demo prints"
+
+
+def _command_table() -> list[str]:
+    table = README[README.index("| command | what it does |"):]
+    return [row for row in table[: table.index("\n\n")].splitlines()[2:]]
+
+
+def test_the_command_table_lists_every_command_of_every_group():
+    rows = _command_table()
+    for group, command in COMMAND.commands.items():
+        group_rows = [row for row in rows if row.startswith(f"| `clickpulse {group}")]
+        assert group_rows, f"README's command table has no row for `clickpulse {group}`"
+        for sub in getattr(command, "commands", {}):
+            shown = re.compile(rf"`(?:clickpulse )?(?:{group} )?{re.escape(sub)}[` ]")
+            assert any(shown.search(row) for row in group_rows), \
+                f"README's command table does not show `clickpulse {group} {sub}`"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -91,8 +92,6 @@ def connector_jars(progress=None) -> list[Path]:
 
 
 def _maven_version(pom: Path, prop: str) -> str:
-    import re
-
     m = re.search(rf"<{prop}>([^<]+)</{prop}>", pom.read_text())
     if not m:
         raise ClickpulseError(f"{pom}: property <{prop}> not found")

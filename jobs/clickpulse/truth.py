@@ -28,6 +28,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
+from .runner.funnels import load_funnels
+
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -496,8 +498,6 @@ def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms:
     order they were produced. Without kafka_ts_ms, late_events and invalid_events rows
     have minute None (counted over the whole input)."""
     if funnels is None:
-        from .runner.funnels import load_funnels
-
         funnels = load_funnels()
     c = classify(records, watermark_delay_ms=watermark_delay_ms, max_future_ms=max_future_ms, now_ms=now_ms)
     return tables(c, funnels)

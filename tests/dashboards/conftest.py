@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from clickpulse.dashboards import rls
+from clickpulse.dashboards.client import admin_session
+from clickpulse.dashboards.roles import Security
+from clickpulse.dashboards.sync import bind_site_viewer
 from conftest import ROOT, run_cli
 
 from . import seed
@@ -37,8 +41,6 @@ def seeded(synced):
 
 @pytest.fixture(scope="session")
 def admin(synced):
-    from clickpulse.dashboards.client import admin_session
-
     with admin_session(synced) as sp:
         yield sp
 
@@ -47,21 +49,19 @@ def admin(synced):
 def site_viewer(synced, seeded, admin):
     """A viewer bound to the first seeded site by row-level security, created through the
     same code path as the demo's SUPERSET_SITE_VIEWER_*; removed afterwards."""
-    from clickpulse.dashboards import rls
-    from clickpulse.dashboards.roles import Security
-    from clickpulse.dashboards.sync import bind_site_viewer
-
     site = seeded[0].site_id
     # One fixed user, re-bound to each run's site: Superset cannot delete a user who has
     # used a dashboard (its filter state references it), so it is deactivated instead.
     username, password = "test_site_viewer", uuid.uuid4().hex
     bind_site_viewer(admin, username, password, site)
     yield username, password, site
-    sec = Security(admin)
-    user = sec.find_user(username)
-    if user:
-        admin.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
-    rls.delete_site_rule(admin, sec, site)
+    # a login of its own: by the end of a long session the admin fixture's token has expired
+    with admin_session(synced) as sp:
+        sec = Security(sp)
+        user = sec.find_user(username)
+        if user:
+            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
+        rls.delete_site_rule(sp, sec, site)
 
 
 @pytest.fixture(scope="session")

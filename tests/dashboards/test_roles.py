@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from clickpulse.dashboards.client import Superset, SupersetError
+from clickpulse.dashboards.rls import clause, rule_name
 from clickpulse.stack import postgres
 
 pytestmark = pytest.mark.integration
@@ -108,8 +109,6 @@ def test_site_bound_viewer_sees_only_its_site_in_every_site_dataset(synced, seed
 
 
 def test_configured_site_viewer_is_bound_to_its_site(synced, admin):
-    from clickpulse.dashboards.rls import clause, rule_name
-
     rules = [r for r in admin.list("rowlevelsecurity") if r["name"] == rule_name(synced.superset_site_viewer_site)]
     assert len(rules) == 1
     assert rules[0]["clause"] == clause(synced.superset_site_viewer_site)

@@ -2,9 +2,10 @@
 
 - `postgres`: plain PostgreSQL, the local stack's cluster (started by the `postgres`
   fixture if it is not running). Always.
-- `timescale`: additionally, when CLICKPULSE_TEST_TIMESCALE_BIN_DIR names the bin dir of a
-  PostgreSQL 15 with the TimescaleDB extension installed: a throwaway cluster started from
-  it (own CLICKPULSE_HOME, free port), stopped and deleted at the end.
+- `timescale`: when CLICKPULSE_TEST_TIMESCALE_BIN_DIR names the bin dir of a PostgreSQL 15
+  with the TimescaleDB extension installed: a throwaway cluster started from it (own
+  CLICKPULSE_HOME, free port), stopped and deleted at the end. Without it these tests
+  (marked `timescale`) are not run, and the summary line says how many (tests/conftest.py).
 
 Tests never touch the shared `clickpulse` database: each gets a `clickpulse_test_<uuid>`
 database created by the admin role and dropped afterwards (POSTGRES_DB points at it).
@@ -12,8 +13,8 @@ database created by the admin role and dropped afterwards (POSTGRES_DB points at
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-import shutil
 import socket
 import subprocess
 import uuid
@@ -22,11 +23,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from conftest import CLI, ROOT, run_cli
+from clickpulse.jars import connector_jars
+from clickpulse.paths import state_dir
+from clickpulse.stack.secrets import ensure_secrets
+from conftest import TIMESCALE_BIN_DIR, run_cli
 
-TIMESCALE_BIN_DIR = os.environ.get("CLICKPULSE_TEST_TIMESCALE_BIN_DIR", "")
-BACKENDS = ["postgres"] + (["timescale"] if TIMESCALE_BIN_DIR else [])
+BACKENDS = ["postgres", pytest.param("timescale", marks=pytest.mark.timescale)]
 
 
 @dataclass
@@ -76,9 +80,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request) -> Server:
-    from clickpulse.paths import state_dir
-    from clickpulse.stack.secrets import ensure_secrets
-
     backend = request.param
     if backend == "postgres":
         settings = request.getfixturevalue("postgres")
@@ -99,13 +100,10 @@ def server(request) -> Server:
         run_cli("stack", "up", "--only", "postgres", env=env)
         yield Server("timescale", base.model_copy(update={"postgres_port": port, "db_backend": "timescale"}), env)
     finally:
-        subprocess.run([*CLI, "stack", "stop", "postgres"], env=env, capture_output=True, cwd=ROOT)
-        shutil.rmtree(home, ignore_errors=True)
+        run_cli("stack", "clean", env=env)
 
 
 def _create_db(server: Server) -> Database:
-    from psycopg import sql
-
     name = f"clickpulse_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server.settings.dsn("admin", "postgres"), autocommit=True) as c:
         c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
@@ -113,8 +111,6 @@ def _create_db(server: Server) -> Database:
 
 
 def _drop_db(db: Database) -> None:
-    from psycopg import sql
-
     with psycopg.connect(db.server.settings.dsn("admin", "postgres"), autocommit=True) as c:
         c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.name)))
 
@@ -145,8 +141,6 @@ def db(server):
 def flink_jdbc(tmp_path_factory):
     """Runs FlinkJdbcUpsert (Flink's JDBC upsert statement and setters, pgjdbc with
     reWriteBatchedInserts=true) with the pinned PostgreSQL driver of the connector jars."""
-    from clickpulse.jars import connector_jars
-
     driver = next(p for p in connector_jars() if p.name.startswith("postgresql-"))
     out = tmp_path_factory.mktemp("flink-jdbc")
     src = Path(__file__).with_name("FlinkJdbcUpsert.java")
@@ -174,8 +168,6 @@ def flink_jdbc(tmp_path_factory):
 
 
 def _java_value(v) -> str:
-    import datetime as dt
-
     if v is None:
         return "\\N"
     if isinstance(v, dt.datetime):

@@ -5,20 +5,20 @@ initialised before that; without the extension nothing about it is configured.""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
+from pathlib import Path
 
 import psycopg
+import yaml
 
-from conftest import CLI, ROOT, run_cli
+from clickpulse.paths import state_dir
+from clickpulse.stack.secrets import ensure_secrets
+from conftest import ROOT, TIMESCALE_BIN_DIR, run_cli
 
-from .conftest import TIMESCALE_BIN_DIR, _free_port
+from .conftest import _free_port
 
 
 def _settings(env):
-    from clickpulse.stack.secrets import ensure_secrets
-
     return ensure_secrets().model_copy(update={"postgres_port": int(env["POSTGRES_PORT"])})
 
 
@@ -28,9 +28,6 @@ def _show(env, *names):
 
 
 def test_timescaledb_is_preloaded_when_installed(server):
-    from clickpulse.paths import state_dir
-    from clickpulse.stack.secrets import ensure_secrets
-
     base = ensure_secrets()
     home = state_dir() / "test-stacks" / f"pg-{uuid.uuid4().hex[:8]}"
     home.mkdir(parents=True)
@@ -39,10 +36,10 @@ def test_timescaledb_is_preloaded_when_installed(server):
             "POSTGRES_ADMIN_PASSWORD": base.postgres_admin_password,
             "POSTGRES_WRITER_PASSWORD": base.postgres_writer_password,
             "POSTGRES_READER_PASSWORD": base.postgres_reader_password}
-    auto = home / "postgres" / "data" / "postgresql.auto.conf"
     try:
         # initialised by the distribution's PostgreSQL (no TimescaleDB in CI, nor here)
         run_cli("stack", "up", "--only", "postgres", env=env)
+        auto = Path(_show(env, "data_directory")[0]) / "postgresql.auto.conf"
         plain_has_ts = "timescaledb" in _show(env, "shared_preload_libraries")[0]
         if server.backend == "postgres":
             assert not plain_has_ts and "timescaledb" not in auto.read_text()
@@ -68,16 +65,12 @@ def test_timescaledb_is_preloaded_when_installed(server):
             c.execute("create extension if not exists timescaledb")
             assert c.execute("select extversion from pg_extension where extname = 'timescaledb'").fetchone()[0]
     finally:
-        for e in (env, env | {"POSTGRES_BIN_DIR": TIMESCALE_BIN_DIR} if TIMESCALE_BIN_DIR else env):
-            subprocess.run([*CLI, "stack", "stop", "postgres"], env=e, capture_output=True, cwd=ROOT)
-        shutil.rmtree(home, ignore_errors=True)
+        run_cli("stack", "clean", env=env)
 
 
 def test_compose_runs_the_verified_timescaledb(server):
     """docker-compose.yml's database is the TimescaleDB release these tests verify, and it
     preloads the library with telemetry off, as `clickpulse db migrate` needs."""
-    import yaml
-
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     pg = compose["services"]["postgres"]
     image, tag = pg["image"].split(":")

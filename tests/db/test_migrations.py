@@ -12,6 +12,7 @@ import pytest
 from clickpulse.db import migrations
 from clickpulse.errors import ClickpulseError
 from clickpulse.paths import MIGRATIONS_DIR
+from conftest import run_cli
 
 from .tables import TABLES
 
@@ -122,16 +123,14 @@ def test_broken_migration_reports_file_line_and_applies_nothing(fresh_db, tmp_pa
 
 
 def test_unusable_backend_setting_is_a_one_line_error(fresh_db):
-    res = run_with_backend(fresh_db, "nosuch")
+    res = run_with_backend(fresh_db, "nosuch", check=False)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0, res.stderr
     assert "CLICKPULSE_DB_BACKEND='nosuch'" in res.stderr
 
 
-def run_with_backend(db, backend: str):
-    from conftest import run_cli
-
-    return run_cli("db", "migrate", check=False, env={**db.env, "CLICKPULSE_DB_BACKEND": backend})
+def run_with_backend(db, backend: str, check: bool = True):
+    return run_cli("db", "migrate", check=check, env={**db.env, "CLICKPULSE_DB_BACKEND": backend})
 
 
 def test_backend_selection(fresh_db):
@@ -141,14 +140,14 @@ def test_backend_selection(fresh_db):
     with db.connect() as c:
         installed = c.execute("select count(*) from pg_available_extensions where name = 'timescaledb'").fetchone()[0]
     if not installed:
-        res = run_with_backend(db, "timescale")
+        res = run_with_backend(db, "timescale", check=False)
         assert res.returncode == 1
         assert "CLICKPULSE_DB_BACKEND=timescale but the timescaledb extension is not installed" in res.stderr
         assert "database is up to date (postgres" in run_with_backend(db, "auto").stderr
     else:
         # plain PostgreSQL variants on a TimescaleDB-enabled server, by choice
         assert "database is up to date (postgres" in run_with_backend(db, "postgres").stderr
-        res = run_with_backend(db, "auto")
+        res = run_with_backend(db, "auto", check=False)
         assert res.returncode == 1
         assert re.search(r"was migrated for postgres, now timescale is selected; set CLICKPULSE_DB_BACKEND=postgres",
                          res.stderr), res.stderr

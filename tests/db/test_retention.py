@@ -11,7 +11,7 @@ from psycopg import sql
 
 from clickpulse.db.retention import prune
 
-from .tables import TABLES
+from .tables import BY_NAME, TABLES
 
 RETAINED = {t.name: t.retention for t in TABLES}
 UTC = dt.timezone.utc
@@ -66,8 +66,6 @@ def _insert(c, table, rows):
 
 def _rows_at(ages: list[dt.timedelta], site: str) -> dict[str, list[dict]]:
     """Rows of every table at the given ages."""
-    from .tables import BY_NAME
-
     now = dt.datetime.now(UTC)
     out = {}
     for t in TABLES:

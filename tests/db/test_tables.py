@@ -6,6 +6,7 @@ do exactly what they are for."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import psycopg
@@ -66,8 +67,6 @@ def _expected(table, rows: list[tuple]) -> dict[tuple, tuple]:
 
 
 def _as_db(v, typ):
-    import json
-
     if typ == "text" and isinstance(v, str) and v.startswith("{"):
         return json.loads(v)  # jsonb comes back as a dict
     return v

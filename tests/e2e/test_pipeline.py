@@ -16,9 +16,11 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from clickpulse import truth
 from clickpulse.runner.funnels import load_funnels
+from clickpulse.stack import flink as fl
 from conftest import run_cli
 from suites import isolated_suite
 
@@ -47,8 +49,6 @@ def generate(suite, name: str, seed: int, start: str, events: int) -> list[str]:
 def read_topic(settings, topic: str) -> list[dict]:
     """Every record of `topic`, partition by partition in offset order, as the job read them
     (ticks included): the reference's input."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"read-{uuid.uuid4().hex}",
                   "enable.auto.commit": False, "enable.partition.eof": True})
     parts = sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
@@ -119,8 +119,6 @@ def wait_for_equal(settings, db: str, want: dict, timeout: float = 240) -> dict:
 
 
 def test_generator_to_tables_survives_a_taskmanager_crash(suite):
-    from clickpulse.stack import flink as fl
-
     settings, env, db = suite["settings"], suite["env"], suite["env"]["POSTGRES_DB"]
     # Yesterday evening (UTC): `jobs flush` can move event time only up to about now (events
     # more than a minute ahead of the clock are invalid), so today's cumulating day window
@@ -154,8 +152,6 @@ def _ts(payload: str):
 def test_dead_letters_carry_payload_and_reason(suite):
     """Every malformed record is on the dead-letter topic with its payload and reason
     (at least once: a record may appear twice after a recovery)."""
-    from confluent_kafka import Consumer, TopicPartition
-
     settings, env = suite["settings"], suite["env"]
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"e2e-{suite['tag']}-dlq",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})

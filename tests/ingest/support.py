@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import socket
 import subprocess
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import httpx
 import orjson
+import yaml
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from clickpulse.paths import SQL_DIR
 from conftest import CLI, ROOT
 
 
@@ -41,8 +45,6 @@ class KafkaTail:
     so a test reads only records written after that (and filters on its own site_id)."""
 
     def __init__(self, bootstrap: str, topic: str, from_beginning: bool = False):
-        from confluent_kafka import Consumer, TopicPartition
-
         self.topic = topic
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -54,8 +56,6 @@ class KafkaTail:
             self.start.append(TopicPartition(topic, p, low if from_beginning else high))
 
     def _offsets(self, tp) -> tuple[int, int]:
-        from confluent_kafka import KafkaException
-
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -145,10 +145,6 @@ def event(site: str, **fields) -> dict:
 
 @lru_cache(maxsize=1)
 def funnels() -> list[dict]:
-    import yaml
-
-    from clickpulse.paths import SQL_DIR
-
     return yaml.safe_load((SQL_DIR / "funnels.yaml").read_text())["funnels"]
 
 
@@ -158,8 +154,6 @@ def funnel_length(name: str) -> int:
 
 def step_matches(step: dict, e: dict) -> bool:
     """A funnel step of sql/funnels.yaml (event_type, page, page_like) against one event."""
-    import fnmatch
-
     if e.get("event_type") != step["event_type"]:
         return False
     if "page" in step:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 import uuid
 
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from conftest import run_cli
 
 from .support import KafkaTail, collector_process, event
 
@@ -39,9 +43,6 @@ def strict_sites():
 
 @pytest.fixture(scope="module")
 def geoip_db(tmp_path_factory):
-    from mmdb_writer import MMDBWriter
-    from netaddr import IPSet
-
     w = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-Country")
     w.insert_network(IPSet(["81.2.69.0/24"]), {"country": {"iso_code": "GB"}})
     w.insert_network(IPSet(["2a00:1450::/32"]), {"country": {"iso_code": "DE"}})
@@ -341,13 +342,11 @@ def test_body_and_batch_limits(strict, strict_sites):
 
 
 def test_bad_settings_are_one_line_errors(kafka, tmp_path):
-    from conftest import run_cli
-
-    res = run_cli("collect", "--port", "1", env={**__import__("os").environ, "COLLECTOR_WRITE_KEYS": "site-1"},
+    res = run_cli("collect", "--port", "1", env={**os.environ, "COLLECTOR_WRITE_KEYS": "site-1"},
                   check=False, timeout=60)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0 and "COLLECTOR_WRITE_KEYS" in res.stderr
-    res = run_cli("collect", env={**__import__("os").environ, "COLLECTOR_GEOIP_DB": str(tmp_path / "missing.mmdb")},
+    res = run_cli("collect", env={**os.environ, "COLLECTOR_GEOIP_DB": str(tmp_path / "missing.mmdb")},
                   check=False, timeout=60)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0 and "COLLECTOR_GEOIP_DB" in res.stderr

@@ -11,10 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
+import pyflink
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from clickpulse.errors import ClickpulseError
 from clickpulse.ingest.schema import EventSchema, default_schema
 from clickpulse.paths import CONNECTORS_DIR, SCHEMA_DIR
 
@@ -114,7 +116,6 @@ def test_an_unsupported_schema_keyword_is_refused(tmp_path):
     schema = json.loads((SCHEMA_DIR / "event.v1.json").read_text())
     schema["properties"]["page"]["format"] = "uri-reference"
     (tmp_path / "event.v1.json").write_text(json.dumps(schema))
-    from clickpulse.errors import ClickpulseError
 
     with pytest.raises(ClickpulseError, match="format"):
         EventSchema(tmp_path)
@@ -193,8 +194,6 @@ def test_fast_validator_agrees_with_jsonschema(ev):
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """The pipeline's decoder in a JVM, compiled from connectors/event-parser with the probe."""
-    import pyflink
-
     lib = Path(pyflink.__file__).parent / "lib"
     out = tmp_path_factory.mktemp("probe")
     sources = [str(p) for p in (CONNECTORS_DIR / "event-parser" / "src" / "main" / "java").rglob("*.java")]
@@ -216,8 +215,6 @@ def pipeline(tmp_path_factory):
 
 
 def _collector_view(record: bytes) -> tuple[str | None, dict | None]:
-    import orjson
-
     ev = orjson.loads(record)
     schema = default_schema()
     reason = schema.reason(ev, _now())

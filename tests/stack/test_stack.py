@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
+import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from conftest import CLI, run_cli
+from clickpulse.paths import state_dir
+from clickpulse.settings import Settings
+from clickpulse.stack import postgres as pg
+from clickpulse.stack import flink as fl
+from clickpulse.stack.kafka import admin
+from clickpulse.stack.procs import port_open
+from conftest import run_cli
 
-CLI_DOWN = [*CLI, "stack", "down"]
 
 
 def test_kafka_topics_and_generic_client(kafka):
     """kcat (a generic client, not ours) writes and reads clickpulse.events."""
-    from clickpulse.stack.kafka import admin
-
     md = admin(kafka).list_topics(timeout=10)
     assert len(md.topics[kafka.events_topic].partitions) == 6
     assert kafka.dead_letter_topic in md.topics
@@ -45,12 +51,10 @@ def test_postgres_roles(postgres):
     # the project's cluster, not the system one
     with psycopg.connect(s.dsn("admin", "postgres")) as c:
         data_dir = c.execute("show data_directory").fetchone()[0]
-    assert ".clickpulse" in data_dir or os.environ.get("CLICKPULSE_HOME", "\0") in data_dir
+    assert Path(data_dir) == pg.data_dir()
 
 
 def test_flink_cluster_has_connectors(flink):
-    from clickpulse.stack import flink as fl
-
     overview = fl.rest(flink, "/overview")
     assert overview["taskmanagers"] >= 1 and overview["slots-total"] >= 2
     lib = {p.name for p in (fl.home() / "lib").iterdir()}
@@ -66,7 +70,7 @@ def test_stack_env_is_evaluable(postgres):
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL",
                 "SUPERSET_ADMIN_USER", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_VIEWER_PASSWORD"):
         assert values.get(var), var
-    with psycopg.connect(values["DATABASE_URL"].replace("postgresql://", f"postgresql://", 1),
+    with psycopg.connect(values["DATABASE_URL"],
                          password=postgres.postgres_reader_password) as c:
         assert c.execute("select current_user").fetchone()[0] == postgres.postgres_reader_user
 
@@ -80,18 +84,14 @@ def test_up_twice_is_safe(kafka, postgres):
 def isolated_env():
     env = _isolated_env()
     yield env
-    import shutil
 
-    subprocess.run([*CLI_DOWN], env=env, capture_output=True)
-    shutil.rmtree(env["CLICKPULSE_HOME"], ignore_errors=True)
+    run_cli("stack", "clean", env=env)
+    assert not Path(env["CLICKPULSE_HOME"]).exists()
 
 
 def _isolated_env() -> dict:
     """A second, throwaway stack on other ports, so the lifecycle can be tested without
-    touching the stack the other tests use. Its home sits inside the project's state dir
-    because pytest's tmp dirs are private to root and PostgreSQL runs as `postgres`."""
-    from clickpulse.paths import state_dir
-
+    touching the stack the other tests use."""
     kport, pport = _free_port(), _free_port()
     home = state_dir() / "test-stacks" / uuid.uuid4().hex[:8]
     home.mkdir(parents=True)
@@ -119,13 +119,11 @@ def test_lifecycle_up_status_down_leaves_nothing_listening(isolated_env):
     pport = int(env["POSTGRES_PORT"])
     try:
         run_cli("stack", "up", "--only", "kafka,postgres", env=env)
-        from clickpulse.stack.procs import port_open
 
         assert port_open(kport) and port_open(pport)
         run_cli("stack", "up", "--only", "kafka,postgres", env=env)  # second run is a no-op
     finally:
         run_cli("stack", "down", env=env)
-    from clickpulse.stack.procs import port_open
 
     assert not port_open(kport) and not port_open(kport + 1) and not port_open(pport)
 
@@ -149,3 +147,33 @@ def test_missing_prerequisite_is_a_one_line_error(isolated_env, tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0, res.stderr
     assert "initdb" in res.stderr and "postgresql-15" in res.stderr
+
+
+def test_postgres_runs_from_a_folder_other_users_cannot_enter():
+    """`make demo` as root in root's home or a `mktemp -d` folder: PostgreSQL refuses to run
+    as root and runs as the `postgres` OS user, which cannot enter such a folder; its
+    cluster lives where it can, with no folder's permissions changed, and `stack clean`
+    (`make clean`) removes it with the rest of the state."""
+    private = Path(tempfile.mkdtemp(prefix="clickpulse-private-"))
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    home = private / "checkout" / ".clickpulse"
+    password = uuid.uuid4().hex
+    env = {**os.environ, "CLICKPULSE_HOME": str(home), "POSTGRES_PORT": str(_free_port()),
+           "POSTGRES_ADMIN_PASSWORD": password, "POSTGRES_WRITER_PASSWORD": password,
+           "POSTGRES_READER_PASSWORD": password}
+    settings = Settings(_env_file=None, postgres_port=int(env["POSTGRES_PORT"]), postgres_admin_password=password)
+    try:
+        run_cli("stack", "up", "--only", "postgres", env=env)
+        with psycopg.connect(settings.dsn("admin", "postgres"), connect_timeout=5) as c:
+            data_dir = Path(c.execute("show data_directory").fetchone()[0])
+            assert c.execute("select current_setting('port')::int").fetchone()[0] == settings.postgres_port
+        if os.geteuid() == 0:
+            assert data_dir.parent.parent == pg.SYSTEM_STATE_DIR
+            assert (data_dir.parent / "CLICKPULSE_HOME").read_text().strip() == str(home)
+        else:  # the server runs as this user, who can enter the folder
+            assert data_dir == home / "postgres" / "data"
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700, "no folder's permissions were changed"
+    finally:
+        run_cli("stack", "clean", env=env)
+        shutil.rmtree(private)
+    assert not data_dir.exists() and not port_open(settings.postgres_port)

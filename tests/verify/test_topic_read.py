@@ -8,8 +8,11 @@ import time
 import uuid
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewTopic
 
 from clickpulse import truth
+from clickpulse.stack.kafka import admin
 from clickpulse.verify import topic
 
 MIN = 60_000
@@ -27,11 +30,6 @@ def event(i: int, ts: int, user: str = "u1") -> str:
 def events_topic(kafka, request):
     """A 2-partition topic: partition 0 carries an event a minute for 3 hours (its Kafka time
     = its event time), then one event 30 s behind the newest; partition 1 stays empty."""
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import NewTopic
-
-    from clickpulse.stack.kafka import admin
-
     name = f"verify-read-{uuid.uuid4().hex[:8]}"
     a = admin(kafka)   # kept: a destroyed client fails its futures
     a.create_topics([NewTopic(name, 2, 1)])[name].result(30)

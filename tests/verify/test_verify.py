@@ -15,8 +15,12 @@ import uuid
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewTopic
 
 from clickpulse import truth
+from clickpulse.stack.kafka import admin
+from clickpulse.stack.postgres import connect
 from conftest import run_cli
 from suites import isolated_suite
 
@@ -31,8 +35,6 @@ def at(hh_mm_ss: str) -> str:
 def produce_as_live(settings, topic: str, records_file) -> int:
     """The generator's records, in order and in their partitions, each stamped with its
     arrival: the newest event time sent so far (late events arrive after newer ones)."""
-    from confluent_kafka import Producer
-
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all", "enable.idempotence": True,
                   "linger.ms": 20})
     newest, n = 0, 0
@@ -49,10 +51,6 @@ def produce_as_live(settings, topic: str, records_file) -> int:
 
 @pytest.fixture(scope="module")
 def suite(flink, tmp_path_factory, request):
-    from confluent_kafka.admin import NewTopic
-
-    from clickpulse.stack.kafka import admin
-
     env, tag = isolated_suite(flink, request, "verify")
     scratch = f"verify-{tag}-generated"
     a = admin(flink)   # kept: a destroyed client fails its futures
@@ -85,8 +83,6 @@ def verify(suite, *args: str) -> tuple[int, dict]:
 
 
 def admin_sql(suite, query: str, params=()) -> list:
-    from clickpulse.stack.postgres import connect
-
     with connect(suite["settings"], "admin", suite["db"], autocommit=True) as c:
         cur = c.execute(query, params)
         return cur.fetchall() if cur.description else []

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from .. import reports
+from ..dashboards import bench as dashboards_bench, benchdata
+from ..db.migrations import detect_backend
+from ..errors import ClickpulseError
+from ..ingest import bench as ingest_bench
+from ..runner import bench as pipeline_bench
+from ..settings import get_settings
+from ..stack import postgres
+from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(help="Benchmarks: how much the pipeline takes and how fast the dashboards answer.",
                   no_args_is_help=True)
@@ -34,14 +46,6 @@ def dashboards(
 
     Example: clickpulse bench dashboards --days 90 --runs 20
     """
-    import datetime as dt
-    import shlex
-    import sys
-
-    from ..dashboards import bench, benchdata
-    from ..stack import postgres
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     if load:
         with _progress() as progress:
@@ -49,19 +53,18 @@ def dashboards(
     timings = []
     if runs > 0:
         with _progress() as progress:
-            timings = bench.time_charts(settings, runs, progress=progress)
+            timings = dashboards_bench.time_charts(settings, runs, progress=progress)
         with postgres.connect(settings, "admin", autocommit=True) as conn:
-            from ..db.migrations import detect_backend
-
             backend = detect_backend(conn, settings)
-        meta = {
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "superset_url": settings.superset_url, "backend": backend, "days": days,
-            "sites": [s.site_id for s in benchdata.SITES], "rows": benchdata.row_counts(settings),
-            "runs": runs, "warmup": 1, "budget_ms": budget_ms,
-        }
-        report = bench.write_report(timings, meta)
+        meta = reports.run_info(superset_url=settings.superset_url, backend=backend, days=days,
+                                sites=[s.site_id for s in benchdata.SITES], rows=benchdata.row_counts(settings),
+                                runs=runs, warmup=1, budget_ms=budget_ms)
+        notes = [f"each chart: {runs} timed requests after 1 warm-up, sequential, `force: true`",
+                 f"budget: p95 < {budget_ms:.0f} ms"]
+        report = reports.write_report("dashboards", "chart-data API latency (ms)",
+                                      dashboards_bench.table_rows(timings), meta=meta, notes=notes,
+                                      summary=dashboards_bench.summary_row(timings),
+                                      details={"charts": dashboards_bench.samples(timings)})
         t = Table(title=f"chart-data API, {runs} requests per chart, force (ms)")
         for col in ("dashboard", "chart", "rows", "p50", "p95", "max"):
             t.add_column(col, justify="right" if col in ("rows", "p50", "p95", "max") else "left")
@@ -69,7 +72,7 @@ def dashboards(
             style = "red" if c.p95 >= budget_ms else ""
             t.add_row(c.dashboard, c.chart, str(c.rows), f"{c.p50:.0f}", f"[{style}]{c.p95:.0f}[/]" if style
                       else f"{c.p95:.0f}", f"{c.max:.0f}")
-        total = bench.overall(timings)
+        total = dashboards_bench.overall(timings)
         t.add_row("[bold]all charts", f"{total['requests']} requests", "", f"[bold]{total['p50']:.0f}",
                   f"[bold]{total['p95']:.0f}", f"[bold]{total['max']:.0f}")
         Console().print(t)
@@ -78,14 +81,12 @@ def dashboards(
         with _progress() as progress:
             benchdata.remove(settings, progress)
         console.print("bench rows removed")
-    if timings and bench.overall(timings)["p95"] >= budget_ms:
-        console.print(f"[red]overall p95 {bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
+    if timings and dashboards_bench.overall(timings)["p95"] >= budget_ms:
+        console.print(f"[red]overall p95 {dashboards_bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
         raise typer.Exit(1)
 
 
 def _counts(text: str, option: str) -> list[int]:
-    from ..errors import ClickpulseError
-
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -117,11 +118,8 @@ def generate(
 
     Example: clickpulse bench generate --events 2000000 --workers 1,2
     """
-    from ..ingest import bench as ingest_bench
-    from ..settings import get_settings
-
     settings = get_settings()
-    info = ingest_bench.meta(settings)
+    info = reports.run_info(kafka=settings.kafka_bootstrap_servers)
     rows = []
     for n in _counts(workers, "--workers"):
         with _progress() as progress:
@@ -129,7 +127,7 @@ def generate(
             rows.append(ingest_bench.generate(settings, events=events, workers=n, rate=rate,
                                               progress=lambda s: progress.update(task, completed=s.records)))
     _table("clickpulse generate -> Kafka", rows)
-    console.print(f"report: {ingest_bench.write_report('generate', 'records/s into Kafka', rows, info, [])}")
+    console.print(f"report: {reports.write_report('generate', 'records/s into Kafka', rows, meta=info)}")
 
 
 @app.command("collect")
@@ -146,11 +144,8 @@ def collect(
 
     Example: clickpulse bench collect --seconds 20 --batch 1,20 --connections 32
     """
-    from ..ingest import bench as ingest_bench
-    from ..settings import get_settings
-
     settings = get_settings()
-    info = ingest_bench.meta(settings)
+    info = reports.run_info(kafka=settings.kafka_bootstrap_servers)
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
         rows = ingest_bench.collect(settings, seconds=seconds, batches=_counts(batch, "--batch"),
                                     connections=connections, threads=threads, collector_workers=collector_workers,
@@ -159,7 +154,7 @@ def collect(
                                              "p90_ms", "p99_ms", "non_2xx"])
     notes = ["wrk runs closed-loop on the same machine (shares its cores with the collector and Kafka); "
              "latency is time to a 2xx, which waits for Kafka's acks=all acknowledgement"]
-    console.print(f"report: {ingest_bench.write_report('collect', 'events/s and latency', rows, info, notes)}")
+    console.print(f"report: {reports.write_report('collect', 'events/s and latency', rows, meta=info, notes=notes)}")
 
 
 @app.command("pipeline")
@@ -179,17 +174,9 @@ def pipeline(
 
     Example: clickpulse bench pipeline --events 2000000 --parallelism 1,2 --raw-events both
     """
-    import shlex
-    import sys
-
-    from ..runner import bench as pipeline_bench
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     modes = {"on": [True], "off": [False], "both": [False, True]}.get(raw_events)
     if modes is None:
-        from ..errors import ClickpulseError
-
         raise ClickpulseError(f"--raw-events {raw_events!r}: choose on, off or both")
     results = []
     for p in _counts(parallelism, "--parallelism"):
@@ -200,5 +187,6 @@ def pipeline(
              "produce ev/s": r.produce_rate, "suite ev/s": r.consume_rate, "peak ev/s": r.peak_rate,
              "flush→tables s": r.flush_to_tables_s} for r in results]
     _table("metric suite throughput", rows)
-    report = pipeline_bench.write_report(results, "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    report = reports.write_report("pipeline", "events/s through the metric suite", rows, meta=reports.run_info(),
+                                  details={"runs": [asdict(r) for r in results]})
     console.print(f"report: {report}")

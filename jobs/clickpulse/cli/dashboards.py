@@ -7,6 +7,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..dashboards.authoring import capture_query_contexts
+from ..dashboards.sync import sync as sync_dashboards
+from ..stack.secrets import ensure_secrets
+
 app = typer.Typer(
     help="Superset dashboards as code: the assets in superset/assets/ (Superset's export format), "
     "the Analyst and Viewer roles, the demo users and row-level security by site.",
@@ -25,13 +29,10 @@ def sync() -> None:
 
     Example: clickpulse dashboards sync
     """
-    from ..dashboards.sync import sync as run
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
-        result = run(settings, progress)
+        result = sync_dashboards(settings, progress)
     t = Table(title=f"dashboards synced into {settings.superset_url}")
     t.add_column("what")
     t.add_column("result")
@@ -57,9 +58,6 @@ def capture_queries() -> None:
 
     Example: clickpulse dashboards sync && clickpulse dashboards capture-queries && clickpulse dashboards sync
     """
-    from ..dashboards.authoring import capture_query_contexts
-    from ..stack.secrets import ensure_secrets
-
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         changed = capture_query_contexts(ensure_secrets(), progress=progress)

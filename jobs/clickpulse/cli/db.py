@@ -7,6 +7,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from ..db import migrations, retention
+from ..stack.secrets import ensure_secrets
+
 app = typer.Typer(help="The analytics database: versioned migrations (sql/migrations/) and retention.",
                   no_args_is_help=True)
 console = Console(stderr=True)
@@ -19,11 +22,8 @@ def migrate() -> None:
 
     Example: clickpulse db migrate
     """
-    from ..db.migrations import migrate as run
-    from ..stack.secrets import ensure_secrets
-
     with Progress(console=console, transient=True) as progress:
-        backend, done = run(ensure_secrets(), progress)
+        backend, done = migrations.migrate(ensure_secrets(), progress)
     if done:
         for m in done:
             console.print(f"applied {m.rel}")
@@ -36,10 +36,7 @@ def status() -> None:
 
     Example: clickpulse db status
     """
-    from ..db.migrations import status as run
-    from ..stack.secrets import ensure_secrets
-
-    backend, rows = run(ensure_secrets())
+    backend, rows = migrations.status(ensure_secrets())
     t = Table(title=f"migrations ({backend})")
     for col in ("version", "file", "applied"):
         t.add_column(col)
@@ -57,11 +54,8 @@ def prune(dry_run: bool = typer.Option(False, "--dry-run", help="Count what woul
 
     Example: clickpulse db prune --dry-run
     """
-    from ..db.retention import prune as run
-    from ..stack.secrets import ensure_secrets
-
     with Progress(console=console, transient=True) as progress:
-        pruned = run(ensure_secrets(), dry_run, progress)
+        pruned = retention.prune(ensure_secrets(), dry_run, progress)
     t = Table(title="retention" + (" (dry run)" if dry_run else ""))
     for col in ("table", "retention", "removed"):
         t.add_column(col)

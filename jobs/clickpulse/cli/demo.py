@@ -12,6 +12,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import ClickpulseError
 from ..paths import ROOT
+from ..stack import services
+from ..stack.secrets import ensure_secrets
 
 console = Console(stderr=True)
 
@@ -34,9 +36,6 @@ def demo(
 
     Example: clickpulse demo --rate 500
     """
-    from ..stack import services
-    from ..stack.secrets import ensure_secrets
-
     settings = ensure_secrets()
     rate = rate or settings.generator_rate
     steps = [

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..ingest import collector, feed
+from ..settings import get_settings
+
 
 def collect(
     host: str = typer.Option(None, "--host", help="Address to listen on (default COLLECTOR_HOST)."),
@@ -22,9 +25,6 @@ def collect(
 
     Example: clickpulse collect --port 8090
     """
-    from ..ingest import collector
-    from ..settings import get_settings
-
     s = get_settings()
     collector.run(s, host or s.collector_host, port or s.collector_port, workers)
 
@@ -86,10 +86,7 @@ def generate(
 
     Example: clickpulse generate --rate 500 --sites 3 --duration 10m --seed 7
     """
-    options = dict(locals())
-    from ..ingest.generate import main
-
-    main(**options)
+    feed.main(**locals())
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import ClickpulseError
+from ..runner import deploy, ticker as runner_ticker
+from ..stack.secrets import ensure_secrets
+
 app = typer.Typer(
     help="Deploy the metric suite (every sql/metrics/*.sql as one statement set, job name "
     "`clickpulse-events`) to the Flink session cluster at FLINK_REST_URL, list, stop and upgrade it.",
@@ -19,8 +23,6 @@ REST = typer.Option(None, "--rest-url", help="Flink REST address, e.g. http://fl
 
 
 def _settings():
-    from ..stack.secrets import ensure_secrets
-
     return ensure_secrets()
 
 
@@ -32,8 +34,6 @@ def _start_at(value: str | None) -> int | None:
     try:
         return int(dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
-        from ..errors import ClickpulseError
-
         raise ClickpulseError(f"--start-at {value!r}: give epoch milliseconds or an ISO time like "
                               "2026-11-24T10:00:00Z") from None
 
@@ -63,8 +63,6 @@ def submit(
 
     Example: clickpulse jobs submit --rest-url http://flink.example.internal:8081
     """
-    from ..runner import deploy
-
     with console.status("planning and submitting the metric suite"):
         deploy.submit(_settings(), rest_url=rest_url, from_savepoint=from_savepoint,
                       allow_non_restored_state=allow_non_restored_state, names=metric or None,
@@ -77,13 +75,11 @@ def list_jobs(rest_url: str = REST) -> None:
 
     Example: clickpulse jobs list
     """
-    from ..runner.deploy import Flink
-
     s = _settings()
     t = Table(title=f"Flink jobs at {rest_url or s.flink_rest_url}")
     for col in ("name", "state", "id", "started (UTC)"):
         t.add_column(col)
-    for j in Flink(rest_url or s.flink_rest_url).jobs():
+    for j in deploy.Flink(rest_url or s.flink_rest_url).jobs():
         started = dt.datetime.fromtimestamp(j.start_time / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         t.add_row(j.name, j.state, j.jid, started)
     Console().print(t)
@@ -103,8 +99,6 @@ def stop(
 
     Example: clickpulse jobs stop --savepoint
     """
-    from ..runner import deploy
-
     with console.status("stopping"):
         deploy.stop(_settings(), rest_url=rest_url, savepoint=savepoint, savepoint_dir=savepoint_dir,
                     log=console.print)
@@ -120,8 +114,6 @@ def upgrade(
 
     Example: clickpulse jobs upgrade
     """
-    from ..runner import deploy
-
     with console.status("upgrading"):
         deploy.upgrade(_settings(), rest_url=rest_url, savepoint_dir=savepoint_dir, log=console.print)
 
@@ -136,9 +128,7 @@ def ticker(interval: float = typer.Option(1.0, "--interval", help="Seconds betwe
 
     Example: clickpulse jobs ticker
     """
-    from ..runner import ticker as t
-
-    t.run(_settings(), interval, log=console.print)
+    runner_ticker.run(_settings(), interval, log=console.print)
 
 
 @app.command()
@@ -148,7 +138,5 @@ def flush() -> None:
 
     Example: clickpulse jobs flush
     """
-    from ..runner import ticker as t
-
-    ts = t.flush(_settings())
+    ts = runner_ticker.flush(_settings())
     console.print(f"event time moved to {dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc):%Y-%m-%d %H:%M:%S}Z")

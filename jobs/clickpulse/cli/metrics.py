@@ -6,6 +6,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
+
+from ..runner import authoring, pipeline
+from ..runner.metric import discover
+from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(help="Author metrics: one SQL file per table in sql/metrics/, checked with the real Flink planner.",
                   no_args_is_help=True)
@@ -24,9 +29,7 @@ def new(
 
     Example: clickpulse metrics new signups_per_minute
     """
-    from ..runner.authoring import scaffold
-
-    sql, migration = scaffold(name, metrics_dir, migrations_dir)
+    sql, migration = authoring.scaffold(name, metrics_dir, migrations_dir)
     console.print(f"created {sql}\ncreated {migration}")
 
 
@@ -41,11 +44,8 @@ def validate(
 
     Example: clickpulse metrics validate
     """
-    from ..runner.authoring import validate as run
-    from ..stack.secrets import ensure_secrets
-
     with console.status("planning every metric file"):
-        report = run(ensure_secrets(), directory, db)
+        report = authoring.validate(ensure_secrets(), directory, db)
     for note in report.notes:
         console.print(f"note: {note}")
     for err in report.errors:
@@ -62,14 +62,9 @@ def ddl(name: str = typer.Argument(..., help="A metric file's name (its table)."
 
     Example: clickpulse metrics ddl events_per_minute
     """
-    from ..runner import pipeline
-    from ..runner.authoring import ddl as make, local_env
-    from ..runner.metric import discover
-    from ..stack.secrets import ensure_secrets
-
     metric = discover([name])[0]
-    t_env = local_env(ensure_secrets())
-    print(make(metric, pipeline.resolved_columns(t_env, metric)), end="")
+    t_env = authoring.local_env(ensure_secrets())
+    print(authoring.ddl(metric, pipeline.resolved_columns(t_env, metric)), end="")
 
 
 @app.command("list")
@@ -78,10 +73,6 @@ def list_metrics() -> None:
 
     Example: clickpulse metrics list
     """
-    from rich.table import Table
-
-    from ..runner.metric import discover
-
     t = Table(title="metrics (sql/metrics/)")
     for col in ("table", "grain", "key"):
         t.add_column(col)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from ..settings import get_settings
+from ..stack import kafka, services, superset
+from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(
     help="Run the local stack: Kafka (KRaft), PostgreSQL 15, a Flink session cluster and Superset, "
@@ -25,8 +30,6 @@ def up(
 
     Example: clickpulse stack up --only kafka,postgres
     """
-    from ..stack import services
-
     names = [n.strip() for n in only.split(",") if n.strip()] or None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -40,10 +43,20 @@ def down() -> None:
 
     Example: clickpulse stack down
     """
-    from ..stack import services
-
     stopped = services.down()
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def clean() -> None:
+    """Stop everything and delete the stack's state: CLICKPULSE_HOME (.clickpulse/) and the
+    PostgreSQL cluster's files, which live in /var/lib/clickpulse/<hash> when clickpulse
+    runs as root (see docs/design.md). `make clean` runs it.
+
+    Example: clickpulse stack clean
+    """
+    removed = services.clean()
+    console.print(f"removed: {', '.join(map(str, removed)) if removed else 'nothing to remove'}")
 
 
 @app.command()
@@ -52,8 +65,6 @@ def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, supers
 
     Example: clickpulse stack stop kafka
     """
-    from ..stack import services
-
     console.print(f"{service}: {'stopped' if services.stop(service) else 'was not running'}")
 
 
@@ -64,8 +75,6 @@ def status() -> None:
 
     Example: clickpulse stack status
     """
-    from ..stack import services
-
     rows, jobs = services.status()
     out = Console()
     t = Table(title="clickpulse stack")
@@ -78,8 +87,6 @@ def status() -> None:
     j = Table(title="Flink jobs")
     for col in ("name", "state", "id", "started"):
         j.add_column(col)
-    import datetime as dt
-
     for job in jobs:
         started = dt.datetime.fromtimestamp(job["start-time"] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
         j.add_row(job["name"], job["state"], job["jid"], started)
@@ -98,8 +105,6 @@ def env(
 
     Example: eval "$(clickpulse stack env)" && psql "$DATABASE_URL" -c 'select 1'
     """
-    from ..stack.secrets import ensure_secrets
-
     s = ensure_secrets()
     pairs = [
         ("KAFKA_BOOTSTRAP_SERVERS", s.kafka_bootstrap_servers),
@@ -132,9 +137,6 @@ def topics() -> None:
 
     Example: KAFKA_BOOTSTRAP_SERVERS=kafka:29092 clickpulse stack topics
     """
-    from ..settings import get_settings
-    from ..stack import kafka
-
     kafka.create_topics(get_settings())
     console.print("topics ready")
 
@@ -146,8 +148,5 @@ def superset_init() -> None:
 
     Example: clickpulse stack superset-init
     """
-    from ..settings import get_settings
-    from ..stack import superset
-
     superset.init(get_settings())
     console.print("superset initialized")

@@ -11,6 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .. import verify as verification
+from ..ingest.feed import parse_start
+from ..settings import get_settings
+from ..verify import report
+
 console = Console(stderr=True)
 
 
@@ -55,20 +60,15 @@ def verify(
 
     Example: clickpulse verify --from 2026-03-02T09:00Z --to 2026-03-02T11:00Z --sites site-1
     """
-    from .. import verify as v
-    from ..ingest.generate import parse_start
-    from ..settings import get_settings
-    from ..verify import report
-
     now_ms = int(time.time() * 1000)
     from_ms, to_ms = parse_start(from_, now_ms, "--from"), parse_start(to, now_ms, "--to")
     settings = get_settings()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as progress:
         task = progress.add_task(f"reading {settings.events_topic}", total=None)
-        result = v.run(settings, from_ms, to_ms, _names(tables), _names(sites), wait,
-                       progress=lambda done, total: progress.update(task, completed=done, total=total),
-                       status=lambda text: progress.update(task, description=text), now_ms=now_ms)
+        result = verification.run(settings, from_ms, to_ms, _names(tables), _names(sites), wait,
+                                  progress=lambda done, total: progress.update(task, completed=done, total=total),
+                                  status=lambda text: progress.update(task, description=text), now_ms=now_ms)
     report.print_result(result, examples, Console())
     command = "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path = report.write(result, examples, command, report_dir)

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import ClickpulseError
 from ..paths import METRICS_DIR, ROOT, SQL_DIR, SUPERSET_DIR
@@ -174,7 +175,6 @@ def render_for_probe(sql: str) -> str:
     columns (Jinja templates pick their branch from those), for reading its columns."""
     if "{%" not in sql and "{{" not in sql:
         return sql
-    from jinja2.sandbox import SandboxedEnvironment
 
     empty = {"filter": [], "columns": [], "groupby": [], "metrics": [], "from_dttm": None, "to_dttm": None,
              "filter_values": lambda *a, **k: [], "get_filters": lambda *a, **k: [],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import yaml
 
@@ -38,8 +39,7 @@ def _explore_query(page, url: str, chart_id: int, path: Path) -> dict:
     """The chart-data request Explore sends when it opens the chart (one retry: the first
     page of a fresh browser occasionally never fires it). Only a request that names this
     chart counts: the previous chart's page may still be sending its own."""
-    from urllib.parse import parse_qs, urlparse
-
+    # lazy: Playwright is an optional dependency (the test extra); only this command uses it
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     def for_this_chart(r) -> bool:
@@ -66,7 +66,7 @@ def _explore_query(page, url: str, chart_id: int, path: Path) -> dict:
 def capture_query_contexts(settings: Settings, directory: Path | None = None, progress=None) -> list[str]:
     """Record the query_context of every chart YAML from the Superset at SUPERSET_URL (the
     charts must have been synced). Returns the files that changed."""
-    try:
+    try:  # lazy: Playwright is an optional dependency (the test extra)
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise ClickpulseError("playwright is not installed: pip install -e '.[test]'") from None

@@ -4,15 +4,11 @@ ask for it: each chart's saved query (`query_context`, as Explore saves it) post
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ..errors import ClickpulseError
-from ..paths import ROOT
 from ..settings import Settings
 from . import assets
 from .client import Superset, admin_session
@@ -91,32 +87,17 @@ def overall(timings: list[ChartTiming]) -> dict:
             "requests": len(samples)}
 
 
-def write_report(timings: list[ChartTiming], meta: dict, directory: Path | None = None) -> Path:
-    directory = directory or ROOT / "reports"
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+def table_rows(timings: list[ChartTiming]) -> list[dict]:
+    return [{"dashboard": t.dashboard, "chart": t.chart, "rows": t.rows, "p50_ms": t.p50, "p95_ms": t.p95,
+             "max_ms": t.max} for t in timings]
+
+
+def summary_row(timings: list[ChartTiming]) -> dict:
     total = overall(timings)
-    lines = [
-        "# clickpulse bench dashboards",
-        "",
-        f"- when: {meta['when']}",
-        f"- command: `{meta['command']}`",
-        f"- Superset: {meta['superset_url']}; database backend: {meta['backend']}",
-        f"- bench data: {meta['days']} days, sites {', '.join(meta['sites'])}; rows: "
-        + ", ".join(f"{t} {n:,}" for t, n in meta["rows"].items()),
-        f"- each chart: {meta['runs']} timed requests after {meta['warmup']} warm-up, sequential, `force: true`",
-        f"- budget: p95 < {meta['budget_ms']:.0f} ms",
-        "",
-        "| dashboard | chart | rows | p50 ms | p95 ms | max ms |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for t in timings:
-        lines.append(f"| {t.dashboard} | {t.chart} | {t.rows} | {t.p50:.0f} | {t.p95:.0f} | {t.max:.0f} |")
-    lines.append(f"| **all charts** | {total['requests']} requests | | **{total['p50']:.0f}** | "
-                 f"**{total['p95']:.0f}** | **{total['max']:.0f}** |")
-    md = directory / f"bench-dashboards-{stamp}.md"
-    md.write_text("\n".join(lines) + "\n")
-    (directory / f"bench-dashboards-{stamp}.json").write_text(json.dumps(
-        {"meta": meta, "overall": total,
-         "charts": [{**asdict(t), "p50": t.p50, "p95": t.p95, "max": t.max} for t in timings]}, indent=2))
-    return md
+    return {"dashboard": "all charts", "chart": f"{total['requests']} requests", "rows": None,
+            "p50_ms": total["p50"], "p95_ms": total["p95"], "max_ms": total["max"]}
+
+
+def samples(timings: list[ChartTiming]) -> list[dict]:
+    """Every timed request, for the report's JSON."""
+    return [asdict(t) for t in timings]

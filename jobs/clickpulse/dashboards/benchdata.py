@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..settings import Settings
+from ..stack import postgres
 
 PREFIX = "bench-"
 
@@ -248,10 +250,6 @@ def load_slice(conn, site: BenchSite, start: dt.datetime, stop: dt.datetime) -> 
 
 def load(settings: Settings, days: int = 90, progress=None) -> int:
     """Load what is missing; returns the number of slices loaded."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..stack import postgres
-
     with postgres.connect(settings, "writer", autocommit=True) as conn:
         todo = plan(conn, days)
     task = progress.add_task(f"load {days} days of bench metrics", total=len(todo)) if progress else None
@@ -273,8 +271,6 @@ def load(settings: Settings, days: int = 90, progress=None) -> int:
 
 def remove(settings: Settings, progress=None) -> None:
     """Delete every bench row (as the admin role: the writer may not delete)."""
-    from ..stack import postgres
-
     task = progress.add_task("remove bench metrics", total=len(TABLES)) if progress else None
     with postgres.connect(settings, "admin", autocommit=True) as conn:
         for table in TABLES:
@@ -284,8 +280,6 @@ def remove(settings: Settings, progress=None) -> None:
 
 
 def row_counts(settings: Settings) -> dict[str, int]:
-    from ..stack import postgres
-
     with postgres.connect(settings, "reader", autocommit=True) as conn:
         return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE site_id LIKE %s", (PREFIX + "%",)).fetchone()[0]
                 for t in TABLES}

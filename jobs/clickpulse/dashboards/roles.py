@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from ..errors import ClickpulseError
 from .client import Superset, SupersetError
 
@@ -176,8 +178,6 @@ class Security:
 
 
 def _can_login(url: str, username: str, password: str) -> bool:
-    import httpx
-
     r = httpx.post(url.rstrip("/") + "/api/v1/security/login",
                    json={"username": username, "password": password, "provider": "db"}, timeout=30)
     return r.status_code == 200

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ClickpulseError
 from ..settings import Settings
+from ..stack import postgres
 from . import assets, rls
 from .client import Superset, SupersetError, admin_session
 from .roles import ANALYST, SITE_VIEWER, VIEWER, Change, Security, ensure_roles, require_login
@@ -77,8 +78,6 @@ def _analytics_database(sp: Superset) -> int:
 
 
 def sync(settings: Settings, progress=None) -> SyncResult:
-    from ..stack import postgres
-
     settings.require("postgres_reader_password", "superset_admin_password")
     steps = ["read the assets and the database", "import into Superset", "roles", "users and row-level security"]
     task = progress.add_task(steps[0], total=len(steps)) if progress else None

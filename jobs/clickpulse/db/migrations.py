@@ -14,9 +14,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from ..errors import ClickpulseError
 from ..paths import MIGRATIONS_DIR, ROOT
 from ..settings import Settings
+from ..stack import postgres
 
 FILE = re.compile(r"^V(\d{3,})__([a-z0-9_]+?)(?:\.(postgres|timescale))?\.sql$")
 BACKENDS = ("postgres", "timescale")
@@ -113,10 +116,6 @@ def applied(conn) -> dict[int, tuple[str, str, str]]:
 def migrate(settings: Settings, progress=None, directory: Path | None = None) -> tuple[str, list[Migration]]:
     """Create roles and databases if needed, then apply pending migrations (from
     `directory`, default sql/migrations/). Returns the backend and the migrations applied now."""
-    import psycopg
-
-    from ..stack import postgres
-
     settings.require("postgres_admin_password")
     try:
         postgres.bootstrap(settings)
@@ -162,8 +161,6 @@ def migrate(settings: Settings, progress=None, directory: Path | None = None) ->
 
 
 def _apply(conn, m: Migration, backend: str) -> None:
-    import psycopg
-
     sql = m.path.read_text()
     try:
         with conn.transaction():
@@ -190,7 +187,6 @@ def _locate_error(conn, sql: str, e) -> tuple[int, Exception]:
     line = _position_line(sql, 0, e)
     if line is not None:
         return line, e
-    import psycopg
 
     class _Rollback(Exception):
         pass
@@ -296,8 +292,6 @@ def _strip_comments(text: str) -> str:
 
 def status(settings: Settings) -> tuple[str, list[tuple[Migration, str | None]]]:
     """Each migration of the current backend and when it was applied (None: pending)."""
-    from ..stack import postgres
-
     with postgres.connect(settings, "admin", autocommit=True) as conn:
         backend = detect_backend(conn, settings)
         _ensure_table(conn)

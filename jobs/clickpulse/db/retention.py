@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg import sql
+
 from ..settings import Settings
+from ..stack import postgres
+from .migrations import detect_backend
 
 BATCH = 50_000
 
@@ -20,11 +24,6 @@ class Pruned:
 
 
 def prune(settings: Settings, dry_run: bool = False, progress=None) -> list[Pruned]:
-    from psycopg import sql
-
-    from ..stack import postgres
-    from .migrations import detect_backend
-
     out = []
     with postgres.connect(settings, "admin", autocommit=True) as conn:
         backend = detect_backend(conn, settings)

@@ -5,12 +5,10 @@ afterwards that Kafka holds every record that was acknowledged."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,30 +17,21 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from ..errors import ClickpulseError
-from ..paths import ROOT
 from ..settings import Settings
-
-
-def meta(settings: Settings) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "clickpulse " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "commit": commit.stdout.strip() or None,
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "load_before": round(os.getloadavg()[0], 2),
-        "kafka": settings.kafka_bootstrap_servers,
-    }
+from ..stack.procs import kill_group
+from .faults import DEMO_RATES
+from .feed import Run, run_many, run_one, site_ids
+from .producer import quiet_logger
 
 
 @contextmanager
 def bench_topic(settings: Settings, name: str):
     """A topic shaped like the events topic, deleted afterwards."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from .producer import quiet_logger
-
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
                          "logger": quiet_logger("clickpulse.bench.kafka")})
     topic = f"clickpulse.bench.{name}.{uuid.uuid4().hex[:8]}"
@@ -64,8 +53,6 @@ def bench_topic(settings: Settings, name: str):
 
 
 def records_in(settings: Settings, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
     c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}"})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
@@ -78,9 +65,6 @@ def records_in(settings: Settings, topic: str) -> int:
 
 def generate(settings: Settings, *, events: int, workers: int, rate: float, progress=None) -> dict:
     """Push `events` records as fast as possible (speed 0) with the demo's mix of faults."""
-    from .faults import DEMO_RATES
-    from .generate import Run, run_many, run_one, site_ids
-
     with bench_topic(settings, "generate") as topic:
         run = Run(settings=settings, topic=topic, rate=rate, speed=0.0, seed=1,
                   start_ms=int(time.time() * 1000) - int(events / rate * 1000), sites=site_ids(3, "bench-gen"),
@@ -140,8 +124,6 @@ def _wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -
 
 
 def _accepted(url: str) -> int:
-    import httpx
-
     text = httpx.get(f"{url}/metrics", timeout=10).text
     for line in text.splitlines():
         if line.startswith('clickpulse_collector_events_total{outcome="accepted"}'):
@@ -152,11 +134,8 @@ def _accepted(url: str) -> int:
 def collect(settings: Settings, *, seconds: int, batches: list[int], connections: int, threads: int,
             collector_workers: int, progress=None) -> list[dict]:
     """One wrk run per batch size against a collector of its own; events/s and latency."""
-    import httpx
-
     if not shutil.which("wrk"):
         raise ClickpulseError("bench collect drives the collector with wrk: apt-get install wrk")
-    from ..stack.procs import kill_group
 
     results = []
     with bench_topic(settings, "collect") as topic, tempfile.TemporaryDirectory() as tmp:
@@ -214,30 +193,6 @@ def collect(settings: Settings, *, seconds: int, batches: list[int], connections
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# --- reports ------------------------------------------------------------------------------------
-
-def write_report(name: str, title: str, rows: list[dict], info: dict, notes: list[str],
-                 directory: Path | None = None) -> Path:
-    """reports/bench-NAME-TIMESTAMP.md and .json (the same figures)."""
-    directory = directory or ROOT / "reports"
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    cols = list(rows[0]) if rows else []
-    lines = [f"# clickpulse bench {name}: {title}", ""]
-    lines += [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}" for k, v in info.items()]
-    lines += [f"- {n}" for n in notes]
-    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---:|" * len(cols)]
-    lines += ["| " + " | ".join(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols) + " |"
-              for r in rows]
-    md = directory / f"bench-{name}-{stamp}.md"
-    md.write_text("\n".join(lines) + "\n")
-    (directory / f"bench-{name}-{stamp}.json").write_text(
-        json.dumps({"meta": info, "notes": notes, "results": rows}, indent=2))
-    return md

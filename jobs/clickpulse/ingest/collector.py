@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import multiprocessing as mp
 import signal
 import threading
 import time
@@ -19,11 +20,13 @@ from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
+from confluent_kafka import KafkaError, Producer
 
 from ..errors import ClickpulseError
 from ..settings import Settings
 from . import useragent
 from .counters import Counters
+from .geoip import GeoIP
 from .producer import dead_letter, producer_config
 from .schema import MAX_FUTURE_MS, EventSchema
 from .snippet import DEMO_SITE, SITE_RE, demo_page, snippet
@@ -73,8 +76,6 @@ class KafkaSink:
     thread, so a slow broker never blocks the loop."""
 
     def __init__(self, settings: Settings, counters: Counters):
-        from confluent_kafka import Producer
-
         self.counters = counters
         self.timeout_s = settings.collector_kafka_timeout_ms / 1000
         self._lock = threading.Lock()
@@ -106,8 +107,6 @@ class KafkaSink:
             return False
 
     def _on_error(self, err) -> None:
-        from confluent_kafka import KafkaError
-
         self.counters.inc("clickpulse_collector_kafka_errors_total")
         if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
             if self.up:
@@ -197,8 +196,6 @@ class Collector:
         self.max_future_ms = getattr(settings, "max_future_ms", MAX_FUTURE_MS)
         self.geoip = None
         if settings.collector_geoip_db:
-            from .geoip import GeoIP
-
             self.geoip = GeoIP(settings.collector_geoip_db)
         self.counters = Counters()
         self.sink: KafkaSink | None = None
@@ -446,7 +443,6 @@ def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if workers <= 1:
         _serve(collector, host, port, reuse_port=False)
         return
-    import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_serve, args=(Collector(settings), host, port, True), daemon=True)

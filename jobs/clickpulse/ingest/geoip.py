@@ -9,13 +9,13 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
+import maxminddb
+
 from ..errors import ClickpulseError
 
 
 class GeoIP:
     def __init__(self, path: str | Path):
-        import maxminddb
-
         try:
             self._reader = maxminddb.open_database(str(path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as e:

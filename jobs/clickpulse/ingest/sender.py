@@ -8,7 +8,9 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
+
+from confluent_kafka import Producer
 
 from ..errors import ClickpulseError
 from ..settings import Settings
@@ -60,8 +62,6 @@ class KafkaOut:
     keeps acks=all and idempotence: the ground truth must be exactly what Kafka holds."""
 
     def __init__(self, settings: Settings, topic: str, stats: Stats):
-        from confluent_kafka import Producer
-
         self.topic = topic
         self.stats = stats
         self.producer = Producer(producer_config(
@@ -102,6 +102,13 @@ class KafkaOut:
                 except BufferError:
                     continue
 
+    def send_many(self, records: list) -> None:
+        """Send (key, value, ts) records as they are: the fast path, one produce() each."""
+        self.room(len(records))
+        produce, topic = self.producer.produce, self.topic
+        for key, value, _ in records:
+            produce(topic, value, key)
+
     def poll(self) -> None:
         self.producer.poll(0)
 
@@ -115,6 +122,171 @@ class KafkaOut:
         if left:
             self.stats.failed += left
             self.stats.first_error = self.stats.first_error or f"{left} records still queued after {timeout:.0f}s"
+
+
+class Pacer:
+    """Holds a sender to `speed` event-time seconds per wall-clock second, counted from the
+    first record (0: no pacing, as fast as possible)."""
+
+    def __init__(self, speed: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.speed, self.clock, self.sleep = speed, clock, sleep
+        self.first_ts: int | None = None
+        self.started = clock()
+
+    def start(self, first_ts: int) -> None:
+        self.first_ts, self.started = first_ts, self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def ahead(self, ts: int) -> float:
+        """Wall-clock seconds by which event time `ts` is early (negative: late)."""
+        if not self.speed or self.first_ts is None:
+            return 0.0
+        return (ts - self.first_ts) / 1000 / self.speed - self.elapsed()
+
+    def wait(self, ts: int, before_sleep: Callable[[], None] = lambda: None) -> None:
+        """Sleep until event time `ts` is due; `before_sleep` runs only when there is a wait."""
+        ahead = self.ahead(ts)
+        if ahead > 0.002:
+            before_sleep()
+            self.sleep(ahead)
+
+
+class FaultInjector:
+    """Decides which records get one of faults.py's imperfections and applies it. Records to
+    send now come back from `process`; out-of-order records and duplicate copies are held
+    until the stream has passed their release time (`due`) or ends (`drain`).
+
+    Records without a fault (nearly all) cost nothing: the number of clean records before
+    the next faulty one is drawn from the geometric distribution, not decided record by
+    record, and `clean_ahead` lets a sender pass the runs between faults through in bulk."""
+
+    def __init__(self, rates: FaultRates, *, watermark_delay_ms: int, seed: int, slice_ms: int, stats: Stats):
+        self.rates, self.delay_ms, self.stats = rates, watermark_delay_ms, stats
+        self.rng = random.Random(f"{seed}-faults")
+        p_any = rates.total
+        self._p_any = p_any
+        self._log_clean = math.log(1.0 - p_any) if 0 < p_any < 1 else None
+        # Held records are released at chunk boundaries, so they may wait one slice longer
+        # than their jitter: the jitter leaves room for it (see faults.py for the bound).
+        self.jitter = max(0, watermark_delay_ms // 2 - slice_ms)
+        self._held: list = []  # heap of (release ts, seq, key, value)
+        self._seq = 0
+        self.clean_ahead: float = self._gap()  # records before the next faulty one
+
+    def _gap(self) -> float:
+        if self._p_any <= 0:
+            return math.inf
+        if self._log_clean is None:
+            return 0
+        return int(math.log(1.0 - self.rng.random()) / self._log_clean)
+
+    @property
+    def pending(self) -> int:
+        """Records held for later."""
+        return len(self._held)
+
+    def pass_clean(self, count: int) -> None:
+        """`count` records (no more than clean_ahead) went out untouched."""
+        self.clean_ahead -= count
+
+    def process(self, key, value: str, ts: int, *, sent: int, newest: int | None, room: int | None) -> list[tuple]:
+        """The records to send now for this one, as (key, value, event time), the time None
+        when it must not count towards the newest event time sent on time. `sent`: records
+        sent so far; `newest`: that newest event time; `room`: how many more records may be
+        sent (None: no limit), which a duplicate's held copy must fit in."""
+        if self.clean_ahead > 0:
+            self.clean_ahead -= 1
+            return [(key, value, ts)]
+        self.clean_ahead = self._gap()
+        rates, u = self.rates, self.rng.random() * self._p_any
+        if u < rates.out_of_order:
+            self._hold(ts + 1 + int(self.rng.random() * self.jitter), key, value)
+            self.stats.out_of_order += 1
+            return []
+        u -= rates.out_of_order
+        if u < rates.duplicates:
+            # a copy that would overshoot the record limit is not sent
+            if room is None or room > 1:
+                self._hold(ts + int(self.rng.random() * self.jitter), key, value)
+                self.stats.duplicates += 1
+            return [(key, value, ts)]
+        u -= rates.duplicates
+        if u < rates.late:
+            if sent < WARMUP_RECORDS or newest is None:
+                return [(key, value, ts)]  # still warming up: sent on time
+            self.stats.late += 1
+            return [(key, restamp(value, late_ts(newest, self.delay_ms, self.rng)), None)]
+        broken, kind = malform(value, ts, self.rng)
+        self.stats.malformed += 1
+        self.stats.malformed_kinds[kind] = self.stats.malformed_kinds.get(kind, 0) + 1
+        return [(key, broken, None)]
+
+    def _hold(self, release_ts: int, key, value: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._held, (release_ts, self._seq, key, value))
+
+    def due(self, stream_ts: int) -> Iterator[tuple]:
+        """Held (key, value) whose release time the stream, now at `stream_ts`, has passed."""
+        while self._held and self._held[0][0] < stream_ts:
+            _, _, key, value = heapq.heappop(self._held)
+            yield key, value
+
+    def drain(self) -> Iterator[tuple]:
+        """Every held (key, value), in release order: the stream has ended."""
+        return self.due(math.inf)
+
+
+class _Sender:
+    """Sends one `pump` run's records: counts them, keeps them when asked, and tracks the
+    newest event time sent on time."""
+
+    def __init__(self, out: KafkaOut, faults: FaultInjector, limit: int | None, keep: list | None):
+        self.out, self.faults, self.limit, self.keep = out, faults, limit, keep
+        self.sent = 0
+        self.newest: int | None = None
+
+    def emit(self, key, value: str, ts: int | None = None) -> None:
+        self.out.send(key, value)
+        self.sent += 1
+        if self.keep is not None:
+            self.keep.append((key, value))
+        if ts is not None and (self.newest is None or ts > self.newest):
+            self.newest = ts
+
+    def room(self) -> int | None:
+        return None if self.limit is None else self.limit - self.sent - self.faults.pending
+
+    def send_clean(self, records: list) -> None:
+        self.out.send_many(records)
+        self.faults.pass_clean(len(records))
+        self.sent += len(records)
+        if self.keep is not None:
+            self.keep.extend((key, value) for key, value, _ in records)
+        newest = max(ts for _, _, ts in records)
+        if self.newest is None or newest > self.newest:
+            self.newest = newest
+
+    def send_chunk(self, chunk: list) -> bool:
+        """Send one chunk through the fault injector, the runs of clean records between faults
+        in bulk; True when the record limit is reached."""
+        i, size = 0, len(chunk)
+        while i < size:
+            room = self.room()
+            if room is not None and room <= 0:
+                return True
+            clean = min(self.faults.clean_ahead, size - i, size if room is None else room)
+            if clean > 0:
+                self.send_clean(chunk[i:i + clean])
+                i += clean
+                continue
+            key, value, ts = chunk[i]
+            i += 1
+            for record in self.faults.process(key, value, ts, sent=self.sent, newest=self.newest, room=room):
+                self.emit(*record)
+        return False
 
 
 def pump(
@@ -134,138 +306,42 @@ def pump(
 ) -> Stats:
     """Send `chunks` of records (key, value, event time), each chunk about `slice_ms` of
     event time in time order, until `limit` records, event time `end_ts`, the end of the
-    stream, or `stop()`. Returns what was sent.
-
-    `speed` is event-time seconds per wall-clock second (0: no pacing). Records without a
-    fault (nearly all) take a fast path: one produce() call each. The gap to the next
-    faulty record is drawn from the geometric distribution, not decided record by record.
-    """
+    stream, or `stop()`, with `rates` of faults mixed in (FaultInjector) at `speed`
+    event-time seconds per wall-clock second (Pacer; 0: no pacing). Returns what was sent."""
     stats = out.stats
-    rng = random.Random(f"{seed}-faults")
-    rand = rng.random
-    p_any = rates.total
-    log_clean = math.log(1.0 - p_any) if 0 < p_any < 1 else None
-
-    def gap() -> float:
-        if p_any <= 0:
-            return math.inf
-        if log_clean is None:
-            return 0
-        return int(math.log(1.0 - rand()) / log_clean)
-
-    # Held records are released at chunk boundaries, so they may wait one slice longer
-    # than their jitter: the jitter leaves room for it (see faults.py for the bound).
-    jitter = max(0, watermark_delay_ms // 2 - slice_ms)
-    held: list = []  # (release ts, seq, key, value): out-of-order events and duplicates
-    seq = 0
-    produce, topic = out.producer.produce, out.topic
-    send = out.send
-    newest = None
-    started = last_report = time.monotonic()
-    t0 = None
-    n = 0
-    skip = gap()
-
-    def emit(key, value):
-        nonlocal n
-        send(key, value)
-        n += 1
-        if keep is not None:
-            keep.append((key, value))
-
-    def fault(key, value, ts) -> None:
-        nonlocal newest, seq
-        u = rand() * p_any
-        if u < rates.out_of_order:
-            seq += 1
-            heapq.heappush(held, (ts + 1 + int(rand() * jitter), seq, key, value))
-            stats.out_of_order += 1
-            return
-        u -= rates.out_of_order
-        if u < rates.duplicates:
-            emit(key, value)
-            newest = ts if newest is None or ts > newest else newest
-            # a copy that would overshoot the record limit is not sent
-            if limit is None or n + len(held) < limit:
-                seq += 1
-                heapq.heappush(held, (ts + int(rand() * jitter), seq, key, value))
-                stats.duplicates += 1
-            return
-        u -= rates.duplicates
-        if u < rates.late:
-            if n >= WARMUP_RECORDS and newest is not None:
-                emit(key, restamp(value, late_ts(newest, watermark_delay_ms, rng)))
-                stats.late += 1
-            else:  # still warming up: sent on time
-                emit(key, value)
-                newest = ts if newest is None or ts > newest else newest
-            return
-        broken, kind = malform(value, ts, rng)
-        emit(key, broken)
-        stats.malformed += 1
-        stats.malformed_kinds[kind] = stats.malformed_kinds.get(kind, 0) + 1
-
+    faults = FaultInjector(rates, watermark_delay_ms=watermark_delay_ms, seed=seed, slice_ms=slice_ms, stats=stats)
+    pacer = Pacer(speed)
+    run = _Sender(out, faults, limit, keep)
+    last_report = pacer.clock()
     for chunk in chunks:
         if not chunk:
             continue
         first = chunk[0][2]
-        if t0 is None:
+        if pacer.first_ts is None:
             # the clock starts with the first record: a simulation's warm-up is not sending
-            t0 = stats.first_ts = first
-            started = last_report = time.monotonic()
-            stats.started_at = time.time()
-        final = False
-        if end_ts is not None and chunk[-1][2] >= end_ts:
+            pacer.start(first)
+            stats.first_ts, stats.started_at, last_report = first, time.time(), pacer.clock()
+        final = end_ts is not None and chunk[-1][2] >= end_ts
+        if final:
             chunk = [r for r in chunk if r[2] < end_ts]
-            final = True
-        # a held record goes out once the stream has passed its release time
-        while held and held[0][0] < first:
-            _, _, hk, hv = heapq.heappop(held)
-            emit(hk, hv)
-        if skip >= len(chunk) and (limit is None or n + len(held) + len(chunk) < limit):
-            out.room(len(chunk))
-            for key, value, _ in chunk:
-                produce(topic, value, key)
-            n += len(chunk)
-            skip -= len(chunk)
-            if keep is not None:
-                keep.extend((key, value) for key, value, _ in chunk)
-            if chunk and (newest is None or chunk[-1][2] > newest):
-                newest = chunk[-1][2]
-        else:
-            for key, value, ts in chunk:
-                if limit is not None and n + len(held) >= limit:
-                    final = True
-                    break
-                if skip > 0:
-                    skip -= 1
-                    emit(key, value)
-                    if newest is None or ts > newest:
-                        newest = ts
-                else:
-                    skip = gap()
-                    fault(key, value, ts)
-        now = time.monotonic()
-        if speed and not final:
-            ahead = (first - t0) / 1000 / speed - (now - started)
-            if ahead > 0.002:
-                out.poll()
-                time.sleep(ahead)
-                now = time.monotonic()
-        if now - last_report >= 0.25:
-            last_report = now
+        for key, value in faults.due(first):
+            run.emit(key, value)
+        final = run.send_chunk(chunk) or final
+        if not final:
+            pacer.wait(first, before_sleep=out.poll)
+        if pacer.clock() - last_report >= 0.25:
+            last_report = pacer.clock()
             out.poll()
-            stats.records, stats.newest_ts, stats.seconds = n, newest, now - started
+            stats.records, stats.newest_ts, stats.seconds = run.sent, run.newest, pacer.elapsed()
             if progress:
                 progress(stats)
         if final or stop():
             break
-    while held:
-        _, _, hk, hv = heapq.heappop(held)
-        emit(hk, hv)
-    stats.records, stats.newest_ts = n, newest
+    for key, value in faults.drain():
+        run.emit(key, value)
+    stats.records, stats.newest_ts = run.sent, run.newest
     out.close()
-    stats.seconds = time.monotonic() - started
+    stats.seconds = pacer.elapsed()
     stats.ended_at = time.time()
     stats.started_at = stats.started_at or stats.ended_at
     if progress:

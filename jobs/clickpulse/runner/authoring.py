@@ -8,10 +8,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..db.schema import check_tables
 from ..errors import ClickpulseError
 from ..paths import METRICS_DIR, MIGRATIONS_DIR
 from ..settings import Settings
 from . import pipeline
+from .funnels import load_funnels
 from .metric import NAME, Metric, load
 
 PG_TYPES = {"STRING": "text", "VARCHAR": "text", "CHAR": "text", "BIGINT": "bigint", "INT": "integer",
@@ -102,9 +104,6 @@ def local_env(settings: Settings):
 def validate(settings: Settings, directory: Path | None = None, check_db: bool | None = None) -> Report:
     """Plan every metric file of `directory` as the deployed job would, without a cluster.
     check_db: compare with the database's tables (None: when the database is reachable)."""
-    from .deploy import check_tables
-    from .funnels import load_funnels
-
     report = Report([], [], [])
     try:
         load_funnels()

@@ -10,19 +10,21 @@ PostgreSQL is measured too."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import platform
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
 
 from ..errors import ClickpulseError
 from ..paths import ROOT
 from ..settings import Settings
+from ..stack.kafka import admin
+from ..stack.postgres import connect
 from .deploy import Flink
 
 
@@ -115,8 +117,6 @@ def run(settings: Settings, events: int, parallelism: int, raw_events: bool, wor
     finally:
         if not keep:
             _cli(["jobs", "stop"], env)
-            from ..stack.kafka import admin
-            from ..stack.postgres import connect
 
             admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
             with connect(settings, "admin", "postgres", autocommit=True) as c:
@@ -125,8 +125,6 @@ def run(settings: Settings, events: int, parallelism: int, raw_events: bool, wor
 
 def _wait_for_last_windows(settings: Settings, db: str, since: float, timeout: float = 600) -> dict:
     """Wait until the daily table shows the whole day counted (the flush closed it)."""
-    import psycopg
-
     deadline = since + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(settings.dsn("reader", db)) as c:
@@ -140,22 +138,3 @@ def _wait_for_last_windows(settings: Settings, db: str, since: float, timeout: f
                                   "late_events", "invalid_events")}
         time.sleep(2)
     raise ClickpulseError(f"the last windows did not reach PostgreSQL within {timeout:.0f} s of the flush")
-
-
-def write_report(results: list[Result], command: str) -> Path:
-    out = ROOT / "reports"
-    out.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    meta = {"when": stamp, "command": command, "machine": f"{os.cpu_count()} cores, {platform.platform()}",
-            "load_before": os.getloadavg()}
-    (out / f"bench-pipeline-{stamp}.json").write_text(json.dumps({**meta, "results": [asdict(r) for r in results]},
-                                                                  indent=2, default=str))
-    lines = [f"# clickpulse bench pipeline — {stamp}", "", f"`{command}` on {meta['machine']}", "",
-             "| events | parallelism | raw events table | produce (events/s) | suite reads (events/s) | peak (events/s) "
-             "| flush → tables (s) |", "|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r.events:,} | {r.parallelism} | {'on' if r.raw_events else 'off'} | {r.produce_rate:,} "
-                     f"| {r.consume_rate:,} | {r.peak_rate:,} | {r.flush_to_tables_s} |")
-    md = out / f"bench-pipeline-{stamp}.md"
-    md.write_text("\n".join(lines) + "\n")
-    return md

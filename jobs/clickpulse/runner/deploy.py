@@ -10,10 +10,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
+from confluent_kafka import Consumer, TopicPartition
+
+from ..db.schema import check_tables
 from ..errors import ClickpulseError
 from ..paths import state_dir
 from ..settings import Settings
+from ..stack import flink as local_flink, kafka
 from . import pipeline
 from .metric import Metric, discover
 
@@ -112,8 +117,6 @@ def previous_state(flink: Flink, name: str) -> tuple[str, str] | None:
         if latest.get("external_path"):
             candidates.append((latest.get("latest_ack_timestamp", 0), latest["external_path"], f"checkpoint of {jid}"))
     if lineage.get("job_id") and lineage["job_id"] not in known and _is_local(flink):
-        from ..stack import flink as local_flink
-
         chks = sorted((local_flink.checkpoint_dir() / lineage["job_id"]).glob("chk-*/_metadata"),
                       key=lambda p: p.stat().st_mtime)
         if chks:
@@ -126,32 +129,7 @@ def previous_state(flink: Flink, name: str) -> tuple[str, str] | None:
 
 
 def _is_local(flink: Flink) -> bool:
-    from urllib.parse import urlparse
-
     return urlparse(flink.url).hostname in ("127.0.0.1", "localhost")
-
-
-def check_tables(settings: Settings, metrics: list[Metric], columns: dict[str, list]) -> list[str]:
-    """Problems between the metric files and the database's tables (empty when they fit).
-    Raises OSError-like psycopg errors when the database cannot be reached."""
-    import psycopg
-
-    problems = []
-    with psycopg.connect(settings.dsn("writer"), connect_timeout=5) as conn:
-        rows = conn.execute("select table_name, column_name from information_schema.columns "
-                            "where table_schema = 'public'").fetchall()
-    have: dict[str, set] = {}
-    for t, c in rows:
-        have.setdefault(t, set()).add(c)
-    for m in metrics:
-        if m.table not in have:
-            problems.append(f"{m.rel}:1: table {m.table} does not exist; add a migration to sql/migrations/ "
-                            f"(`clickpulse metrics ddl {m.name}` prints one) and run `clickpulse db migrate`")
-            continue
-        missing = [c.name for c in columns[m.name] if c.name not in have[m.table]]
-        if missing:
-            problems.append(f"{m.rel}:1: table {m.table} has no column(s) {', '.join(missing)}; add a migration")
-    return problems
 
 
 def plan(settings: Settings, metrics: list[Metric], *, remote: bool, rest_url: str | None = None,
@@ -230,8 +208,6 @@ def submit(settings: Settings, *, rest_url: str | None = None, from_savepoint: s
 
 def _has_committed_offsets(settings: Settings) -> bool:
     try:
-        from confluent_kafka import Consumer, TopicPartition
-
         c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.job_name,
                       "enable.auto.commit": False})
         try:
@@ -245,8 +221,6 @@ def _has_committed_offsets(settings: Settings) -> bool:
 
 
 def _ensure_topics(settings: Settings, log) -> None:
-    from ..stack import kafka
-
     try:
         kafka.create_topics(settings)
     except Exception as e:  # noqa: BLE001 - a remote cluster's Kafka may not be reachable from here

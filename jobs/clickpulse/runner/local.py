@@ -66,6 +66,7 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
         query = "\nUNION ALL\n".join(branches)
         tables: dict[str, dict[tuple, dict]] = {m.name: {} for m in metrics}
         by_name = {m.name: m for m in metrics}
+        # lazy, like pipeline.create_table_env: PyFlink's JVM gateway is heavy and only recorded runs need it
         from pyflink.java_gateway import get_gateway
 
         result = t_env.execute_sql(query)

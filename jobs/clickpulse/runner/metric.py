@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import ClickpulseError
 from ..paths import METRICS_DIR, ROOT
+from .templates import render_template
 
 HEADER_FIELD = re.compile(r"^--\s*([a-z_]+):\s*(.*)$")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -46,8 +47,6 @@ class Metric:
 
 def render(path: Path, text: str) -> str:
     """Templated metrics (funnels) are rendered; plain files are returned as they are."""
-    from .templates import render_template
-
     return render_template(path, text)
 
 

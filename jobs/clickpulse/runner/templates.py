@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
+
 from ..errors import ClickpulseError
+from .funnels import load_funnels
 
 
 def render_template(path: Path, text: str) -> str:
     if "{%" not in text and "{{" not in text:
         return text
-    import jinja2
-
-    from .funnels import load_funnels
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import time
 
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
 from ..errors import ClickpulseError
 from ..settings import Settings
 
@@ -46,8 +48,6 @@ class Topic:
     """The end offsets and newest event times of the events topic's partitions."""
 
     def __init__(self, settings: Settings):
-        from confluent_kafka import Consumer
-
         self.topic = settings.events_topic
         self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
                                   "group.id": "clickpulse-ticker", "enable.auto.commit": False,
@@ -59,15 +59,11 @@ class Topic:
         self.partitions = sorted(md.topics[self.topic].partitions)
 
     def ends(self) -> dict[int, int]:
-        from confluent_kafka import TopicPartition
-
         return {p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10, cached=False)[1]
                 for p in self.partitions}
 
     def newest_event(self, ends: dict[int, int], partitions, tail: int = 100) -> dict[int, int]:
         """Newest event time (ticks excluded) among the last `tail` records of each partition."""
-        from confluent_kafka import KafkaError, TopicPartition
-
         todo = {p: ends[p] for p in partitions if ends.get(p, 0) > 0}
         if not todo:
             return {}
@@ -96,8 +92,6 @@ class Topic:
 
 
 def _producer(settings: Settings):
-    from confluent_kafka import Producer
-
     return Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
                      "enable.idempotence": True})
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import urllib.request
 from pathlib import Path
 from string import Template
 
+import pyflink
 import yaml
 
 from ..errors import ClickpulseError
@@ -27,8 +29,6 @@ NAME = "flink"
 
 
 def dist_dir() -> Path:
-    import pyflink
-
     return Path(pyflink.__file__).parent
 
 
@@ -133,8 +133,6 @@ def taskmanager_pids() -> list[int]:
 
 def kill_taskmanager() -> list[int]:
     """SIGKILL the TaskManager, as a crash would (for recovery tests)."""
-    import signal
-
     killed = taskmanager_pids()
     for pid in killed:
         os.kill(pid, signal.SIGKILL)

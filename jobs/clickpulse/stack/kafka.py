@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from string import Template
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from ..errors import ClickpulseError
 from ..jars import kafka_classpath
 from ..paths import INFRA_DIR, state_dir
@@ -84,8 +86,6 @@ def stop() -> bool:
 
 
 def admin(settings: Settings):
-    from confluent_kafka.admin import AdminClient
-
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
 
 
@@ -100,8 +100,6 @@ def is_ready(settings: Settings) -> bool:
 
 
 def create_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import NewTopic
-
     a = admin(settings)
     existing = a.list_topics(timeout=10).topics
     wanted = [

@@ -1,18 +1,28 @@
-"""PostgreSQL 15 from the Debian package, run from a project-local data directory.
+"""PostgreSQL 15 from the Debian package, run from a data directory of the project's own.
 
-The system cluster is left alone: the project's cluster lives in .clickpulse/postgres and
-listens on 127.0.0.1:$POSTGRES_PORT only. PostgreSQL refuses to run as root, so when we
-are root the server runs as the `postgres` OS user that the Debian package creates.
+The system cluster is left alone: the project's cluster listens on 127.0.0.1:$POSTGRES_PORT
+only. Its files (data, socket) live in .clickpulse/postgres, except as root: PostgreSQL
+refuses to run as root, so the server then runs as the `postgres` OS user that the Debian
+package creates, and that user cannot be expected to reach a checkout (root's home, a
+`mktemp -d` folder are mode 700). As root they therefore live in
+/var/lib/clickpulse/<hash of CLICKPULSE_HOME>/, which needs no folder's permissions
+changed; `clickpulse stack clean` (and `make clean`) removes it. A cluster an earlier
+version created in .clickpulse/postgres stays there. Its log is .clickpulse/logs/postgres.log
+either way, written through a file descriptor that clickpulse opens.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from ..errors import ClickpulseError
 from ..paths import state_dir
@@ -34,12 +44,33 @@ def bin_dir() -> Path:
     )
 
 
+SYSTEM_STATE_DIR = Path("/var/lib/clickpulse")
+
+
+def home() -> Path:
+    """The folder of this stack's cluster: data/, socket/ (see the module's docstring)."""
+    local = state_dir() / "postgres"
+    if os.geteuid() != 0 or (local / "data" / "PG_VERSION").exists():
+        return local
+    key = hashlib.sha256(str(state_dir()).encode()).hexdigest()[:16]
+    return SYSTEM_STATE_DIR / key
+
+
 def data_dir() -> Path:
-    return state_dir() / "postgres" / "data"
+    return home() / "data"
 
 
 def socket_dir() -> Path:
-    return state_dir() / "postgres" / "socket"
+    return home() / "socket"
+
+
+def remove() -> Path | None:
+    """Delete the cluster's files (stop it first); returns the folder removed, if any."""
+    root = home()
+    if not root.exists():
+        return None
+    shutil.rmtree(root)
+    return root
 
 
 def _run_as() -> list[str]:
@@ -94,8 +125,8 @@ def _check_traversable(path: Path) -> None:
     res = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)])
     if res.returncode != 0:
         raise ClickpulseError(
-            f"the postgres OS user cannot reach {path}: make its parent folders world-executable "
-            "(chmod o+x) or set CLICKPULSE_HOME to a folder it can reach"
+            f"the postgres OS user cannot reach {path} (PostgreSQL runs as that user when clickpulse runs as "
+            "root): make its parent folders world-executable (chmod o+x)"
         )
 
 
@@ -103,11 +134,17 @@ def init(settings: Settings) -> None:
     if (data_dir() / "PG_VERSION").exists():
         return
     settings.require("postgres_admin_password")
-    root = state_dir() / "postgres"
+    root = home()
     if root.exists():
         shutil.rmtree(root)
+    if root.parent == SYSTEM_STATE_DIR:
+        SYSTEM_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        SYSTEM_STATE_DIR.chmod(0o755)  # whatever root's umask: the postgres user must pass through
     data_dir().mkdir(parents=True)
     socket_dir().mkdir(parents=True)
+    if root.parent == SYSTEM_STATE_DIR:
+        # which checkout a folder belongs to, for whoever looks into /var/lib/clickpulse
+        (root / "CLICKPULSE_HOME").write_text(f"{state_dir()}\n")
     _chown(root)
     _check_traversable(root)
     with tempfile.NamedTemporaryFile("w", delete=False, dir=root) as pw:
@@ -200,13 +237,14 @@ def start(settings: Settings) -> None:
     init(settings)
     configure_timescaledb()
     log = procs.log_dir() / "postgres.log"
-    log.touch()
-    _chown(log)
-    res = subprocess.run(
-        [*_run_as(), str(bin_dir() / "pg_ctl"), "-D", str(data_dir()), "-l", str(log),
-         "-o", f"-p {settings.postgres_port}", "-w", "-t", "60", "start"],
-        capture_output=True, text=True,
-    )
+    # Without -l, pg_ctl leaves the server's output on its stdout: this file, opened here,
+    # so the server never has to reach the log folder itself.
+    with log.open("a") as out:
+        res = subprocess.run(
+            [*_run_as(), str(bin_dir() / "pg_ctl"), "-D", str(data_dir()),
+             "-o", f"-p {settings.postgres_port}", "-w", "-t", "60", "start"],
+            stdout=out, stderr=subprocess.PIPE, text=True,
+        )
     if res.returncode != 0:
         raise ClickpulseError(f"PostgreSQL did not start: {res.stderr.strip()[-300:]}; see {log}")
     bootstrap(settings)
@@ -230,8 +268,6 @@ def stop() -> bool:
 
 
 def connect(settings: Settings, role: str = "admin", db: str | None = None, **kw):
-    import psycopg
-
     return psycopg.connect(settings.dsn(role, db), connect_timeout=5, **kw)
 
 
@@ -249,7 +285,6 @@ def is_ready(settings: Settings) -> bool:
 def bootstrap(settings: Settings) -> None:
     """Databases and roles. Idempotent; passwords are (re)set from the settings."""
     bootstrap_roles(settings)
-    from psycopg import sql
 
     with connect(settings, "admin", "postgres", autocommit=True) as c:
         for db in (settings.postgres_db, settings.superset_db):
@@ -260,8 +295,6 @@ def bootstrap(settings: Settings) -> None:
 
 
 def bootstrap_roles(settings: Settings) -> None:
-    from psycopg import sql
-
     settings.require("postgres_writer_password", "postgres_reader_password")
     with connect(settings, "admin", "postgres", autocommit=True) as c:
         for role in ("writer", "reader"):
@@ -276,8 +309,6 @@ def bootstrap_roles(settings: Settings) -> None:
 
 def grant_roles(settings: Settings) -> None:
     """Privileges on the analytics database, including for tables that migrations add later."""
-    from psycopg import sql
-
     w = sql.Identifier(settings.postgres_writer_user)
     r = sql.Identifier(settings.postgres_reader_user)
     with connect(settings, "admin", settings.postgres_db, autocommit=True) as c:

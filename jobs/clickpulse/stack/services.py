@@ -6,8 +6,10 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ClickpulseError
+from ..paths import ROOT, state_dir
 from ..settings import Settings
 from . import flink, kafka, postgres, procs, superset
 from .secrets import ensure_secrets
@@ -84,6 +86,21 @@ def down(settings: Settings | None = None) -> list[str]:
         if stop(name, settings):
             stopped.append(name)
     return stopped
+
+
+def clean(settings: Settings | None = None) -> list[Path]:
+    """Stop everything and delete the stack's state: CLICKPULSE_HOME and the PostgreSQL
+    cluster's files, which live outside it when clickpulse runs as root. Returns what was
+    deleted."""
+    down(settings)
+    removed = [p for p in (postgres.remove(),) if p]
+    home = state_dir()
+    if home == Path("/") or home == Path.home() or home in ROOT.parents:
+        raise ClickpulseError(f"CLICKPULSE_HOME={home} holds more than the stack's state: delete what you need by hand")
+    if home.exists():
+        shutil.rmtree(home)
+        removed.append(home)
+    return removed
 
 
 def start_feeder(name: str, args: list[str]) -> int:

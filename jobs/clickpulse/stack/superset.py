@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -56,8 +57,6 @@ def _superset(settings: Settings, *args: str, check: bool = True) -> subprocess.
 
 def init(settings: Settings) -> None:
     """Metadata schema, admin user and built-in roles; re-run only when Superset changes."""
-    from importlib.metadata import version
-
     settings.require("superset_admin_password")
     stamp = state_dir() / "superset" / ".initialized"
     want = f"{version('apache-superset')}:{settings.superset_admin_user}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
+import multiprocessing as mp
 import re
 import secrets
 import signal
@@ -15,15 +15,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
+from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ClickpulseError
 from ..settings import Settings, get_settings
+from ..truth import compute as compute_truth
 from .faults import DEMO_RATES, FaultRates
-from .generator import SLICE_MS, Simulation
 from .producer import partition_of, quiet_logger
+from .replay import chunked, parse_mapping, parse_names, records as replayed_records
 from .sender import KafkaOut, Stats, check_delivered, pump
+from .simulation import SLICE_MS, Simulation
 from .traffic import Profile, parse_funnel_option
 
 console = Console(stderr=True)
@@ -103,11 +106,9 @@ class Run:
 
     def chunks(self):
         if self.replay:
-            from . import replay
-
-            rows = replay.records(self.replay, self.mapping, self.event_names, self.replay_site,
-                                  None if self.keep_time else self.start_ms)
-            return replay.chunked(rows)
+            rows = replayed_records(self.replay, self.mapping, self.event_names, self.replay_site,
+                                    None if self.keep_time else self.start_ms)
+            return chunked(rows)
         sim = Simulation(self.profile, self.sites, self.rate / self.workers, self.start_ms,
                          self.seed * 1000 + self.worker, id_prefix(self.seed, self.site_prefix, self.worker),
                          slice_ms=self.slice_ms)
@@ -116,8 +117,6 @@ class Run:
 
 def preflight(settings: Settings, topic: str) -> int:
     """Kafka is there and has the topic; returns its partition count."""
-    from confluent_kafka.admin import AdminClient
-
     try:
         md = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
                           "logger": quiet_logger("clickpulse.generator.kafka")}).list_topics(timeout=5)
@@ -157,8 +156,6 @@ def _worker(run: Run, i: int, counts, results, halt) -> None:
 def run_many(run: Run, *, progress=None, stop=lambda: False) -> Stats:
     """One process per worker, each with 1/N of the users and its own producer. Spawned,
     not forked: librdkafka does not survive a fork of a process that has used it."""
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")
     counts = ctx.Array("q", run.workers, lock=False)
     results = ctx.Queue()
@@ -268,13 +265,7 @@ def write_truth(path: Path, kept: list, watermark_delay_ms: int, partitions: int
     with records_path.open("wb") as f:
         for (key, value), part in zip(kept, parts):
             f.write(orjson.dumps({"key": key.decode() if key else None, "value": value, "partition": part}) + b"\n")
-    try:
-        from .. import truth
-    except ImportError as e:
-        raise ClickpulseError(
-            f"--truth: wrote the {len(kept):,} records sent to {records_path}, but not the metric tables to {path}: "
-            f"they come from clickpulse.truth (jobs/clickpulse/truth.py), which is not installed yet ({e})") from e
-    tables = truth.compute([{"payload": v, "kafka_partition": p} for (_, v), p in zip(kept, parts)],
+    tables = compute_truth([{"payload": v, "kafka_partition": p} for (_, v), p in zip(kept, parts)],
                            watermark_delay_ms=watermark_delay_ms)
     path.write_bytes(orjson.dumps(tables, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str))
     return records_path, len(tables)
@@ -317,8 +308,6 @@ def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_
               end_ts=start_ms + span if span else None, limit=events, rates=rates, profile=prof,
               workers=workers)
     if replay:
-        from .replay import parse_mapping, parse_names
-
         run.replay, run.mapping, run.event_names = replay, parse_mapping(mapping), parse_names(event_names)
         run.replay_site, run.keep_time, run.end_ts = site, keep_time, None
         run.workers = 1
