@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Memory of the local stack's TaskManager process.
     taskmanager_memory: str = _env("CLICKPULSE_TASKMANAGER_MEMORY", default="6g")
     raw_events_sink: bool = _env("CLICKPULSE_RAW_EVENTS", default=True)
+    # Regular (non-windowed) aggregations apply their input in bundles of this much event
+    # time and emit each changed row once per bundle: the provisional rows and funnels
+    # update about this often, and a user moving between rows never shows as a dip.
+    # 0 turns mini-batching off.
+    minibatch_ms: int = _env("CLICKPULSE_MINIBATCH_MS", default=500)
     jdbc_flush_rows: int = _env("CLICKPULSE_JDBC_FLUSH_ROWS", default=1000)
     jdbc_flush_interval_ms: int = _env("CLICKPULSE_JDBC_FLUSH_INTERVAL_MS", default=1000)
 

@@ -39,19 +39,28 @@ reached AS (
   GROUP BY hour_ms, site_id, user_id
 ),
 steps_reached AS (
-  {%- for f in funnels %}
-  {%- set outer = loop %}
-  {%- for s in f.steps %}
-  {{ '' if outer.first and loop.first else 'UNION ALL' }}
-  SELECT hour_start, site_id, CAST('{{ f.name }}' AS STRING) AS funnel, {{ loop.index }} AS step,
-         CAST('{{ s.name }}' AS STRING) AS step_name, user_id
-  FROM reached WHERE r{{ outer.index0 }} >= {{ loop.index }}
-  {%- endfor %}
-  {%- endfor %}
+  -- one row per funnel and step each user has reached in the hour; every funnel's column
+  -- goes through the one UNNEST, so the planner keeps a single aggregation for all funnels
+  SELECT hour_start, site_id, f.funnel_no, f.step, user_id
+  FROM reached
+  CROSS JOIN UNNEST(ARRAY[
+    {%- for f in funnels %}{% set outer = loop %}{% for st in f.steps %}
+    ROW({{ outer.index0 }}, {{ loop.index }}, r{{ outer.index0 }}){{ '' if outer.last and loop.last else ',' }}
+    {%- endfor %}{% endfor %}
+  ]) AS f(funnel_no, step, reached_step)
+  WHERE f.step <= f.reached_step
+),
+named AS (
+  SELECT hour_start, site_id,
+    CASE funnel_no{% for f in funnels %} WHEN {{ loop.index0 }} THEN '{{ f.name }}'{% endfor %} END AS funnel,
+    step,
+    CASE{% for f in funnels %}{% set outer = loop %}{% for st in f.steps %} WHEN funnel_no = {{ outer.index0 }} AND step = {{ loop.index }} THEN '{{ st.name }}'{% endfor %}{% endfor %} END AS step_name,
+    user_id
+  FROM steps_reached
 )
-SELECT /*+ STATE_TTL('steps_reached' = '1d') */
+SELECT /*+ STATE_TTL('named' = '1d') */
   -- grouped by exactly the table's key (step_name follows from step), so each update is a
-  -- plain upsert of that row; each user appears once per key in steps_reached
+  -- plain upsert of that row; each user appears once per key
   hour_start, site_id, funnel, step, MAX(step_name) AS step_name, COUNT(*) AS users
-FROM steps_reached
+FROM named
 GROUP BY hour_start, site_id, funnel, step

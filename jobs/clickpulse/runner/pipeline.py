@@ -65,6 +65,12 @@ def create_table_env(settings: Settings, *, remote: bool, rest_url: str | None =
     # SQL operators never hold on to input rows, so chained operators can share them
     # instead of each getting a deep copy (the source feeds several).
     conf.set("pipeline.object-reuse", "true")
+    if settings.minibatch_ms > 0:
+        # With windows in the job the bundles follow event time (the watermark crossing each
+        # interval), so a bundle closes when the events of its interval are in.
+        conf.set("table.exec.mini-batch.enabled", "true")
+        conf.set("table.exec.mini-batch.allow-latency", f"{settings.minibatch_ms} ms")
+        conf.set("table.exec.mini-batch.size", "20000")
     if settings.state_backend not in ("rocksdb", "hashmap"):
         raise ClickpulseError(f"CLICKPULSE_STATE_BACKEND={settings.state_backend!r}: choose rocksdb or hashmap")
     conf.set("state.backend.type", settings.state_backend)
@@ -227,13 +233,29 @@ def build_statement_set(t_env, settings: Settings, metrics: list[Metric], dead_l
     """One INSERT per metric (and the dead-letter copy) in one statement set: the planner
     shares the source and the parsed views between them, so Kafka is read once."""
     stmt_set = t_env.create_statement_set()
-    for m in metrics:
-        cols = resolved_columns(t_env, m)
-        sink = create_jdbc_sink(t_env, settings, m, cols)
-        stmt_set.add_insert_sql(f"INSERT INTO `{sink}` SELECT {', '.join(f'`{c.name}`' for c in cols)} FROM ({m.sql})")
     if dead_letters:
         create_dead_letter_sink(t_env, settings)
         stmt_set.add_insert_sql(
             "INSERT INTO dead_letters SELECT payload, reason, site_id, kafka_ts, kafka_partition, kafka_offset, "
             "'flink' FROM invalid_events_stream")
+    for m in windowed_last(metrics):
+        cols = resolved_columns(t_env, m)
+        sink = create_jdbc_sink(t_env, settings, m, cols)
+        stmt_set.add_insert_sql(f"INSERT INTO `{sink}` SELECT {', '.join(f'`{c.name}`' for c in cols)} FROM ({m.sql})")
     return stmt_set
+
+
+_WINDOW_TVF = re.compile(r"\bTABLE\s*\(\s*(TUMBLE|HOP|CUMULATE|SESSION)\s*\(", re.I)
+
+
+def windowed_last(metrics: list[Metric]) -> list[Metric]:
+    """The metrics in an order that ends with one on event-time windows.
+
+    Flink 2.0's planner gives the shared source the mini-batch mode of the statement it
+    plans last (StreamCommonSubGraphBasedOptimizer overwrites, rather than merges, the
+    mode each statement infers for the blocks they share). A statement without windows
+    infers processing-time mini-batches, whose assigner drops the source's watermarks:
+    windows would then close on the wall clock instead of event time. Planning a windowed
+    metric last keeps the watermarks (event-time mini-batches)."""
+    windowed = [m for m in metrics if _WINDOW_TVF.search(m.sql)]
+    return [m for m in metrics if m not in windowed] + windowed

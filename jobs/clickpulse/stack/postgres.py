@@ -318,7 +318,11 @@ def grant_roles(settings: Settings) -> None:
         c.execute(sql.SQL("grant insert, update on all tables in schema public to {}").format(w))
         c.execute(sql.SQL("alter default privileges in schema public grant select on tables to {}, {}").format(w, r))
         c.execute(sql.SQL("alter default privileges in schema public grant insert, update on tables to {}").format(w))
+        # The tables whose rows the job removes itself (V071); no other deletes.
+        if c.execute("select to_regclass('public.clickpulse_job_deletes')").fetchone()[0]:
+            for (table,) in c.execute("select table_name from clickpulse_job_deletes").fetchall():
+                c.execute(sql.SQL("grant delete on {} to {}").format(sql.Identifier(table), w))
         # The migrations' bookkeeping is the admin's alone.
-        for table in ("clickpulse_schema_migrations", "clickpulse_retention"):
+        for table in ("clickpulse_schema_migrations", "clickpulse_retention", "clickpulse_job_deletes"):
             if c.execute("select to_regclass(%s)", (f"public.{table}",)).fetchone()[0]:
                 c.execute(sql.SQL("revoke insert, update on {} from {}").format(sql.Identifier(table), w))
