@@ -23,7 +23,8 @@ CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_hours AS 'dev.clickpulse.f
 --          partition. Once that partition's event time is past the event's by the delay,
 --          every copy would be late, so the id is forgotten; a copy after that is counted
 --          as a late event. The state is the ids of the last few seconds of event time.
---   clock ticks have moved event time and go no further.
+--   clock ticks move their partition's event time; they pass with is_late NULL, so the
+--   event views below never count them.
 
 -- Malformed records: to the dead-letter topic (with the raw payload) and invalid_events.
 CREATE TEMPORARY VIEW invalid_events_stream AS
@@ -36,7 +37,7 @@ WHERE error IS NOT NULL;
 CREATE TEMPORARY VIEW late_events_stream AS
 SELECT event_id, site_id, event_time, kafka_ts
 FROM raw_events
-WHERE error IS NULL AND is_late;
+WHERE error IS NULL AND NOT tick AND is_late;
 
 CREATE TEMPORARY VIEW events_clean AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page, referrer,
@@ -45,4 +46,4 @@ SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page,
        COALESCE(plan, 'unknown') AS plan,
        properties, schema_version
 FROM raw_events
-WHERE error IS NULL AND NOT is_late;
+WHERE error IS NULL AND NOT tick AND NOT is_late;

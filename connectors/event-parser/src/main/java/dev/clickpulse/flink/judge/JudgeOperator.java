@@ -20,8 +20,9 @@ import java.util.Map;
 /**
  * Judges every record of the events topic where it is read, chained to the source: late or
  * on time, and whether it is a copy, from the state of its Kafka partition
- * ({@link PartitionJudge}). Sets {@code is_late} on events, drops copies and the
- * ticker's clock ticks (they have moved event time by then), passes invalid records on.
+ * ({@link PartitionJudge}). Sets {@code is_late} on events and drops copies; passes the
+ * ticker's clock ticks (with {@code is_late} NULL, after they have moved their partition's
+ * event time) and invalid records on as they are.
  *
  * <p>No shuffle: each partition is read by one subtask, which keeps its state as operator
  * state. The state of every partition goes into each checkpoint as union list state, so a
@@ -96,6 +97,7 @@ public final class JudgeOperator extends AbstractStreamOperator<RowData>
         long ts = row.getLong(layout.ts);
         if (!row.isNullAt(layout.tick) && row.getBoolean(layout.tick)) {
             judge.tick(ts, lateAfterMs);
+            output.collect(record);  // views that count time itself (alert minutes) see the ticks
             return;
         }
         switch (judge.judge(row.getString(layout.eventId), ts, lateAfterMs)) {
