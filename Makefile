@@ -11,6 +11,7 @@ help:
 	@echo "make demo    install, start the local stack, feed events, submit jobs, load dashboards"
 	@echo "make test    run the whole test suite (starts the services it needs)"
 	@echo "make down    stop every process the stack started"
+	@echo "make bench   start the stack and run the quick version of every benchmark (fails when one fails)"
 	@echo "make clean   stop and remove all local state (.clickpulse/, and PostgreSQL's data when run as root)"
 
 install: $(STAMP)
@@ -48,4 +49,5 @@ test: install test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/clickpulse bench --help >/dev/null 2>&1 && $(BIN)/clickpulse bench all || echo "see README: Benchmarks"
+	$(BIN)/clickpulse stack up
+	$(BIN)/clickpulse bench all

@@ -14,10 +14,9 @@ ${event_columns},
   WATERMARK FOR event_time AS event_time - INTERVAL '${watermark_delay}' DAY TO SECOND(3)
 ) WITH (
   -- the Kafka connector's source, with every record judged late, on time or a copy per
-  -- partition as it is read (connectors/event-parser: dev.clickpulse.flink.judge)
-  'connector' = 'clickpulse-judged',
-  'inner' = 'kafka',
-  'late-after-ms' = '${watermark_delay_ms}',
+  -- partition as it is read (connectors/event-parser: dev.clickpulse.flink.judge); only
+  -- `clickpulse bench pipeline` reads the topic unjudged, for its ceiling
+  ${connector}
   'topic' = '${topic}',
   'properties.bootstrap.servers' = '${kafka_bootstrap_servers}',
   'properties.group.id' = '${group_id}',

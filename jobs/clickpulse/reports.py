@@ -94,10 +94,11 @@ def _slug(text: str) -> str:
 
 def write_report(name: str, title: str, rows: list[dict], *, meta: dict, notes: Sequence[str] = (),
                  summary: dict | None = None, plots: Sequence[Plot] = (), details: dict | None = None,
-                 directory: Path | None = None) -> Path:
+                 sections: dict[str, list[dict]] | None = None, directory: Path | None = None) -> Path:
     """Write bench-NAME-STAMP.md and .json (and one PNG per plot) to DIRECTORY (default
     reports/). ROWS share their keys, the table's columns; SUMMARY is a bold last row;
-    DETAILS go to the JSON only (raw samples). Returns the .md file."""
+    DETAILS go to the JSON only (raw samples); SECTIONS are more tables under a heading each.
+    Returns the .md file."""
     directory = directory or REPORTS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     base = f"bench-{name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -110,6 +111,8 @@ def write_report(name: str, title: str, rows: list[dict], *, meta: dict, notes: 
     lines += [_meta_line(k, v) for k, v in meta.items()]
     lines += [f"- {n}" for n in notes]
     lines += ["", *_table(rows, summary)]
+    for heading, table in (sections or {}).items():
+        lines += ["", f"## {heading}", "", *_table(table, None)]
     for caption, png in pngs:
         lines += ["", f"![{caption}]({png})", "", f"*{caption}*"]
     md = directory / f"{base}.md"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -159,34 +163,110 @@ def collect(
 
 @app.command("pipeline")
 def pipeline(
-    events: int = typer.Option(1_000_000, "--events", min=10_000, help="Events to produce, then process."),
-    parallelism: str = typer.Option("2", "--parallelism", help="Job parallelisms to try, one run each, e.g. 1,2."),
-    raw_events: str = typer.Option("off", "--raw-events",
-                                   help="Whether the suite also writes every event to the `events` table: on, off "
-                                        "or both (one run each)."),
+    events: int = typer.Option(1_000_000, "--events", min=10_000, help="Events in the backlog every job reads."),
+    parallelism: str = typer.Option("2", "--parallelism", help="Parallelisms of the whole-suite runs, e.g. 1,2."),
+    stages: bool = typer.Option(True, "--stages/--no-stages",
+                                help="Also run the ceiling, the shared stages alone and each metric alone."),
+    raw_events: bool = typer.Option(False, "--raw-events/--no-raw-events",
+                                    help="Whether the suite also writes every event to the `events` table."),
+    profile: bool = typer.Option(True, "--profile/--no-profile",
+                                 help="Take Flink's flame graphs during the whole-suite run and name the hot spots."),
+    quick: bool = typer.Option(False, "--quick", help="200,000 events, ceiling, shared stages and the suite only."),
     workers: int = typer.Option(2, "--workers", min=1, help="Generator processes producing the backlog."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the backlog topic and the bench database."),
 ) -> None:
-    """Events/s the whole metric suite processes: produce EVENTS events into a topic of their
-    own, then deploy a separate copy of the suite (own job, consumer group and database) to
-    the local cluster, time how fast it reads the backlog, flush, and time until the last
-    windows are in PostgreSQL. Writes reports/bench-pipeline-*.md/.json. A running demo
-    keeps running (it competes for the same two cores; stop it for clean figures).
+    """Events/s the metric suite processes and where the time goes. Produces one backlog of
+    EVENTS events (a topic of its own, a flush tick after it), then runs separate jobs over
+    it, one after the other: the ceiling (Kafka and the event format only), the shared
+    stages alone, each metric alone, and the whole suite at each parallelism. For each it
+    prints events/s (from the first record read until every window is in PostgreSQL) and
+    the CPU microseconds per event of the TaskManager, Kafka and PostgreSQL, and a stage's
+    cost (its µs/event minus the shared stages'). Writes reports/bench-pipeline-*.md/.json
+    with plots (events/s over time, cost per stage) and the flame graphs' hot spots. Stop
+    the demo's generator first for clean figures (`clickpulse stack stop generator`).
 
-    Example: clickpulse bench pipeline --events 2000000 --parallelism 1,2 --raw-events both
+    Example: clickpulse bench pipeline --events 1000000 --parallelism 1,2
     """
     settings = ensure_secrets()
-    modes = {"on": [True], "off": [False], "both": [False, True]}.get(raw_events)
-    if modes is None:
-        raise ClickpulseError(f"--raw-events {raw_events!r}: choose on, off or both")
-    results = []
-    for p in _counts(parallelism, "--parallelism"):
-        for raw in modes:
-            with _progress() as progress:
-                results.append(pipeline_bench.run(settings, events, p, raw, workers, progress))
-    rows = [{"events": r.events, "parallelism": r.parallelism, "raw events": "on" if r.raw_events else "off",
-             "produce ev/s": r.produce_rate, "suite ev/s": r.consume_rate, "peak ev/s": r.peak_rate,
-             "flush→tables s": r.flush_to_tables_s} for r in results]
+    if settings.raw_events_sink != raw_events:
+        settings = settings.model_copy(update={"raw_events_sink": raw_events})
+    if quick:
+        events = min(events, 200_000)
+    plan = pipeline_bench.variants(settings, _counts(parallelism, "--parallelism"), stages)
+    if quick:
+        plan = [v for v in plan if v.kind != "metrics" or v.label.startswith(pipeline_bench.SUITE)]
+    procs = pipeline_bench.Processes.local()
+    with _progress() as progress:
+        step = progress.add_task(f"produce {events:,} events", total=None)
+        backlog = pipeline_bench.produce(settings, events, workers, raw_events)
+        progress.update(step, description=f"produced {backlog.records:,} records in {backlog.produce_s} s",
+                        total=1, completed=1)
+    hot = pipeline_bench.HotSpots() if profile else None
+    runs = []
+    try:
+        with _progress() as progress:
+            for v in plan:
+                runs.append(pipeline_bench.run_variant(settings, backlog, v, procs, progress,
+                                                       hot=hot if v.label.startswith(pipeline_bench.SUITE) else None))
+    finally:
+        if not keep:
+            pipeline_bench.remove(settings, backlog)
+    costs = pipeline_bench.stage_costs(runs)
+    rows = [{"run": r.label, "parallelism": r.parallelism, "events/s": r.rate, "events/s reading": r.read_rate,
+             "TaskManager µs/event": r.tm_us, "Kafka µs/event": r.kafka_us, "PostgreSQL µs/event": r.pg_us,
+             "cost over shared µs/event": costs.get(r.label, "")} for r in runs]
     _table("metric suite throughput", rows)
-    report = reports.write_report("pipeline", "events/s through the metric suite", rows, meta=reports.run_info(),
-                                  details={"runs": [asdict(r) for r in results]})
+    hot_rows = hot.table() if hot and hot.samples else []
+    if hot_rows:
+        _table("hot spots of the whole suite (Flink flame graphs, on-CPU samples)", hot_rows[:8],
+               ["task", "share", "hottest frames (self samples)"])
+    notes = [*(f"{kind} runs: {what}" for kind, what in pipeline_bench.KINDS.items()),
+             f"backlog: {backlog.records:,} records ({events:,} events of the demo's mix: out of order, late, "
+             f"resent and malformed ones, plus the flush ticks), produced in {backlog.produce_s} s",
+             "events/s: records / seconds from the first record read until the job is quiet (every window of the "
+             "backlog written); µs/event: CPU seconds of the process / records",
+             f"raw events table: {'on' if raw_events else 'off'}"]
+    details = {"runs": [asdict(r) for r in runs], "stage_costs": costs, "hot_spots": hot_rows}
+    report = reports.write_report(
+        "pipeline", "events/s through the metric suite, and where the time goes", rows,
+        meta=reports.run_info(events=events, raw_events=raw_events), notes=notes,
+        plots=pipeline_bench.plots(runs, costs), details=details,
+        sections={"Hot spots (whole suite)": hot_rows} if hot_rows else None)
     console.print(f"report: {report}")
+
+
+
+# The quick version of each bench, for `bench all`; a bench not named here takes `--quick`.
+QUICK_ARGS = {
+    "generate": ["--events", "200000", "--workers", "1"],
+    "collect": ["--seconds", "5", "--batch", "20"],
+    "dashboards": ["--days", "7", "--runs", "3"],
+}
+
+
+@app.command("all")
+def run_all(
+    skip: str = typer.Option("", "--skip", help="Comma-separated benches to leave out."),
+) -> None:
+    """The quick version of every bench, one after the other, each as its own
+    `clickpulse bench NAME` process (so each writes its report); prints which passed and
+    exits 1 when any failed. Needs the stack (`clickpulse stack up`); `make bench` runs it.
+
+    Example: clickpulse bench all --skip dashboards
+    """
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    chosen = [n for n in names if n != "all" and n not in {s.strip() for s in skip.split(",")}]
+    exe = Path(sys.executable).parent / "clickpulse"
+    rows = []
+    for name in chosen:
+        args = QUICK_ARGS.get(name, ["--quick"])
+        console.rule(f"clickpulse bench {name} {' '.join(args)}")
+        started = time.monotonic()
+        code = subprocess.run([str(exe), "bench", name, *args]).returncode
+        rows.append({"bench": name, "arguments": " ".join(args), "exit": code,
+                     "seconds": round(time.monotonic() - started)})
+    _table("quick benches", rows)
+    failed = [r["bench"] for r in rows if r["exit"] != 0]
+    if failed:
+        console.print(f"[red]failed: {', '.join(failed)}[/]")
+        raise typer.Exit(1)

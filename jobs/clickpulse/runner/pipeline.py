@@ -115,15 +115,19 @@ def event_columns(envelope: bool) -> str:
     return str(get_gateway().jvm.dev.clickpulse.flink.EventColumn.ddl(envelope))
 
 
-def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, start_at_ms: int | None = None) -> None:
+def create_kafka_source(t_env, settings: Settings, group_id: str | None = None, start_at_ms: int | None = None,
+                        judged: bool = True) -> None:
+    """The events topic as `raw_events`; `judged=False` leaves out the judging of lateness
+    and copies (is_late stays NULL): only the throughput bench's ceiling reads it so."""
+    connector = ("'connector' = 'clickpulse-judged',\n  'inner' = 'kafka',\n"
+                 f"  'late-after-ms' = '{settings.watermark_delay_ms}'," if judged else "'connector' = 'kafka',")
     if start_at_ms is None:
         startup = "'scan.startup.mode' = 'group-offsets',\n  'properties.auto.offset.reset' = 'earliest',"
     else:
         startup = f"'scan.startup.mode' = 'timestamp',\n  'scan.startup.timestamp-millis' = '{int(start_at_ms)}',"
     t_env.execute_sql(_template(
-        "kafka_source.sql", event_columns=event_columns(envelope=False),
-        watermark_delay=interval_literal(settings.watermark_delay_ms), watermark_delay_ms=settings.watermark_delay_ms,
-        topic=settings.events_topic,
+        "kafka_source.sql", event_columns=event_columns(envelope=False), connector=connector,
+        watermark_delay=interval_literal(settings.watermark_delay_ms), topic=settings.events_topic,
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id or settings.job_name,
         max_future_ms=settings.max_future_ms, startup=startup))
 
