@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import ClickpulseError
-from ..paths import ROOT
+from ..paths import ROOT, state_dir
+from ..settings import Settings
 from ..stack import services
+from ..stack.kafka import records_in
 from ..stack.secrets import ensure_secrets
 
 console = Console(stderr=True)
@@ -30,9 +33,15 @@ def demo(
     rate: float = typer.Option(None, "--rate", help="Events per second the generator sends (default "
                                "CLICKPULSE_GENERATOR_RATE)."),
     sites: int = typer.Option(3, "--sites", help="How many sites the generator simulates."),
+    history_days: int = typer.Option(2, "--history-days", min=0,
+                                     help="Days of generated history sent first, so the daily and hourly charts "
+                                     "have data at once (only into an empty events topic; 0 = none)."),
+    history_rate: float = typer.Option(3.0, "--history-rate", min=0.1,
+                                       help="Events per second of event time in the history."),
 ) -> None:
     """Start the local stack, create the tables, submit the metric jobs, load the dashboards,
-    start the traffic generator and the collector, and print where to look. Safe to run again.
+    send a few days of history (first run only), start the traffic generator and the
+    collector, and print where to look. Safe to run again.
 
     Example: clickpulse demo --rate 500
     """
@@ -43,10 +52,13 @@ def demo(
         ("apply database migrations", lambda: _cli("db", "migrate")),
         ("submit the metric jobs", lambda: _cli("jobs", "submit")),
         ("load the dashboards", lambda: _cli("dashboards", "sync")),
+        (f"send {history_days} days of history", lambda: send_history(settings, history_days, history_rate, sites)),
         ("start the traffic generator", lambda: services.start_feeder(
             "generator", ["generate", "--rate", str(rate), "--sites", str(sites)])),
         ("start the collector", lambda: services.start_feeder("collector", ["collect"])),
     ]
+    if not history_days:
+        steps = [s for s in steps if not s[0].startswith("send ")]
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as p:
         for label, step in steps:
             task = p.add_task(label, total=1)
@@ -71,3 +83,17 @@ clickpulse is running
   Status:         clickpulse stack status
   Stop:           make down   (state kept in .clickpulse/; `make clean` removes it)
 """)
+
+
+def send_history(settings: Settings, days: int, rate: float, sites: int) -> None:
+    """DAYS of traffic up to now, sent as fast as Kafka takes it, so that the Trends and
+    Funnels charts have closed days and hours to show from the start. Only into a topic that
+    holds nothing yet (older events after newer ones would all be late), and once per stack
+    (a marker next to Kafka's data, which `make clean` removes with it)."""
+    marker = state_dir() / "demo-history-sent"
+    if marker.exists() or records_in(settings, settings.events_topic) > 0:
+        return
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=days)
+    _cli("generate", "--start", start.isoformat(), "--duration", f"{days * 24}h", "--speed", "0",
+         "--rate", str(rate), "--sites", str(sites), "--topic", settings.events_topic, "--quiet")
+    marker.write_text(f"{start.isoformat()} +{days}d at {rate} events/s\n")

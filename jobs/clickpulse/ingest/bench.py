@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import ClickpulseError
 from ..settings import Settings
+from ..stack.kafka import records_in
 from ..stack.procs import kill_group
 from .faults import DEMO_RATES
 from .feed import Run, run_many, run_one, site_ids
@@ -50,15 +50,6 @@ def bench_topic(settings: Settings, name: str):
                 fut.result()
             except Exception:  # noqa: BLE001 - best effort; it is a bench topic
                 pass
-
-
-def records_in(settings: Settings, topic: str) -> int:
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}"})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
-    finally:
-        c.close()
 
 
 # --- the generator ------------------------------------------------------------------------------

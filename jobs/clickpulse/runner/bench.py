@@ -29,14 +29,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from ..errors import ClickpulseError
 from ..paths import ROOT, state_dir
 from ..reports import Plot, new_figure
 from ..settings import Settings
 from ..stack import postgres
-from ..stack.kafka import admin
+from ..stack.kafka import admin, records_in
 from . import pipeline
 from .deploy import Flink
 from .metric import Metric, discover
@@ -182,18 +180,8 @@ def produce(settings: Settings, events: int, workers: int, raw_events: bool) -> 
           "--start", start, "--seed", "1", "--workers", str(workers), "--quiet"], env)
     backlog.produce_s = round(time.monotonic() - t0, 1)
     flush(bench_settings(settings, backlog))
-    backlog.records = sum(_end_offsets(settings, backlog.topic).values())
+    backlog.records = records_in(settings, backlog.topic)
     return backlog
-
-
-def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}",
-                  "enable.auto.commit": False})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
 
 
 def remove(settings: Settings, backlog: Backlog) -> None:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from string import Template
 
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import ClickpulseError
@@ -87,6 +88,20 @@ def stop() -> bool:
 
 def admin(settings: Settings):
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
+
+
+def records_in(settings: Settings, topic: str) -> int:
+    """Records the topic holds (end offsets summed over its partitions; 0 when it does not exist)."""
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"clickpulse-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False})
+    try:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+                   for p in meta.partitions)
+    finally:
+        c.close()
 
 
 def is_ready(settings: Settings) -> bool:
