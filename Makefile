@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[superset,test]'
 	@touch $(STAMP)
 
+# multi-node mode on one machine: make demo KAFKA_BROKERS=3 TASKMANAGERS=2
 demo: install
-	$(BIN)/clickpulse demo
+	$(BIN)/clickpulse demo $(if $(KAFKA_BROKERS),--kafka-brokers $(KAFKA_BROKERS)) $(if $(TASKMANAGERS),--taskmanagers $(TASKMANAGERS))
 
 up: install
 	$(BIN)/clickpulse stack up

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import shlex
 
 import typer
@@ -91,7 +93,7 @@ def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, supers
 
 
 @app.command()
-def status() -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON (for scripts).")) -> None:
     """List each process of the stack (the Flink JobManager and every TaskManager on their
     own rows) with its port, health, pid and how often the supervisor restarted it, and the
     Flink jobs with their state. Exits 1 when a service is down.
@@ -99,6 +101,11 @@ def status() -> None:
     Example: clickpulse stack status
     """
     rows, jobs = services.status()
+    if as_json:
+        print(json.dumps({"services": [dataclasses.asdict(r) for r in rows], "jobs": jobs}, indent=1))
+        if not all(r.healthy for r in rows):
+            raise typer.Exit(1)
+        return
     out = Console()
     t = Table(title="clickpulse stack")
     for col in ("service", "port", "health", "pid", "restarts", "last restart", "detail"):
@@ -130,7 +137,7 @@ def env(
     """
     s = ensure_secrets()
     pairs = [
-        ("KAFKA_BOOTSTRAP_SERVERS", s.kafka_bootstrap_servers),
+        ("KAFKA_BOOTSTRAP_SERVERS", services.kafka_bootstrap(s)),
         ("CLICKPULSE_EVENTS_TOPIC", s.events_topic),
         ("CLICKPULSE_DEAD_LETTER_TOPIC", s.dead_letter_topic),
         ("FLINK_REST_URL", s.flink_rest_url),

@@ -109,6 +109,10 @@ def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None 
     preflight(names)
     settings = ensure_secrets()
     t = topology(settings, kafka_brokers, taskmanagers)
+    if t.kafka_brokers > 1:
+        # every broker for what the stack starts (ticker, supervisor, the demo's jobs and
+        # feeders), so that none depends on one broker being up when it starts
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap(settings, t.kafka_brokers)
     steps = {
         "postgres": lambda: postgres.start(settings),
         "kafka": lambda: (kafka.start(settings, t.kafka_brokers), start_feeder("ticker", ["jobs", "ticker"])),
@@ -134,6 +138,11 @@ def _start_flink(settings: Settings, t: Topology, progress=None) -> None:
         zookeeper.start(settings, progress)
         supervisor.want("zookeeper")
     flink.start(settings, progress, t.taskmanagers, ha=t.multi_node)
+
+
+def kafka_bootstrap(settings: Settings) -> str:
+    """Every broker of the local Kafka, for clients."""
+    return kafka.bootstrap(settings, topology(settings).kafka_brokers)
 
 
 def ensure_supervisor() -> int:
