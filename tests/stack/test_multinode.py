@@ -1,6 +1,7 @@
 """The multi-node mode on one machine, as the README starts it: 3 KRaft brokers whose topics
 have 3 replicas and min.insync.replicas=2, 2 TaskManagers, and a JobManager with
-ZooKeeper HA. The JobManager is killed with SIGKILL under a running suite: the supervisor
+ZooKeeper HA. The JobManager is killed with SIGKILL under a running job (one metric of the
+suite, to keep the test light): the supervisor
 starts it again, and the job comes back from ZooKeeper and its checkpoint, the same job,
 with nobody resubmitting it. Runs on a throwaway stack (own ports and state dir)."""
 
@@ -110,11 +111,11 @@ def _wait(check, timeout: float, what: str):
 def test_jobmanager_killed_the_job_runs_again_without_resubmission(cluster):
     env, home = cluster["env"], cluster["home"]
     run_cli("db", "migrate", env=env)
-    run_cli("jobs", "submit", env=env, timeout=400)
+    run_cli("jobs", "submit", "--metric", "events_per_minute", env=env, timeout=400)  # one metric: a light job
     jobs = _get(cluster["rest"] + "/jobs/overview")["jobs"]
     assert [j["state"] for j in jobs] == ["RUNNING"]
     jid = jobs[0]["jid"]
-    _wait(lambda: _get(f"{cluster['rest']}/jobs/{jid}/checkpoints")["counts"]["completed"] > 0, 120,
+    _wait(lambda: _get(f"{cluster['rest']}/jobs/{jid}/checkpoints")["counts"]["completed"] > 0, 240,
           "no checkpoint before the crash")
 
     jobmanager = procs.children(_pid_of(home, "flink-jobmanager"))
