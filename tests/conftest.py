@@ -35,11 +35,12 @@ _started: set[str] = set()
 def _ensure(*names: str):
     settings = ensure_secrets()
     rows, _ = services.status(settings)
-    healthy = {r.name for r in rows if r.healthy}
+    healthy = services.healthy_services(rows)
     missing = [n for n in names if n not in healthy]
     if missing:
         services.up(missing)
         _started.update(missing)
+    services.ensure_supervisor()  # as `stack up` does: crashed services come back by themselves
     return ensure_secrets()
 
 

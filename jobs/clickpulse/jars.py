@@ -26,6 +26,9 @@ class Jar:
     name: str
     coordinates: str
     sha1: str
+    # "flink": linked into the local cluster's lib/ and shipped with jobs; "zookeeper": the
+    # HA coordination server of the multi-node stack.
+    use: str = "flink"
 
     @property
     def filename(self) -> str:
@@ -80,10 +83,19 @@ def _download(jar: Jar, dest: Path, progress=None) -> None:
 
 def connector_jars(progress=None) -> list[Path]:
     """The connector jars and the PostgreSQL driver, downloaded if missing."""
+    return _fetch("flink", progress)
+
+
+def zookeeper_jars(progress=None) -> list[Path]:
+    """ZooKeeper's server jars (connectors/jars.toml, `use = "zookeeper"`), downloaded if missing."""
+    return _fetch("zookeeper", progress)
+
+
+def _fetch(use: str, progress=None) -> list[Path]:
     target = cache_dir() / "jars"
     target.mkdir(parents=True, exist_ok=True)
     paths = []
-    for jar in pinned_jars():
+    for jar in (j for j in pinned_jars() if j.use == use):
         dest = target / jar.filename
         if not dest.exists() or _sha1(dest) != jar.sha1:
             _download(jar, dest, progress)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # writes clock ticks into it (so that event time, and the windows, keep moving).
     tick_after_ms: int = _env("CLICKPULSE_TICK_AFTER_MS", default=10_000)
     events_partitions: int = _env("CLICKPULSE_EVENTS_PARTITIONS", default=6)
+    # Local stack topology (`clickpulse stack up --kafka-brokers 3 --taskmanagers 2`): more
+    # than one of either runs the multi-node mode (brokers on consecutive ports from the
+    # Kafka port, JobManager high availability through ZooKeeper on ZOOKEEPER_PORT).
+    kafka_brokers: int = _env("CLICKPULSE_KAFKA_BROKERS", default=1)
+    taskmanagers: int = _env("CLICKPULSE_TASKMANAGERS", default=1)
+    zookeeper_port: int = _env("ZOOKEEPER_PORT", default=2181)
 
     # --- Flink -------------------------------------------------------------------------
     flink_rest_url: str = _env("FLINK_REST_URL", default="http://127.0.0.1:8081")

@@ -1,7 +1,8 @@
 """End to end: `clickpulse generate` -> Kafka -> the metric suite on the Flink session
 cluster -> PostgreSQL, compared table by table with clickpulse.truth over the very records
-the generator sent. Halfway through, the TaskManager is killed: the job must come back
-from its last checkpoint and still count every event exactly once.
+the generator sent. Halfway through, the TaskManager is killed with SIGKILL and nobody
+restarts it: the stack's supervisor must start it again, the job must come back from its
+last checkpoint by Flink's restart strategy and still count every event exactly once.
 
 The suite runs here as a second job with its own topics, consumer group and database,
 so it neither disturbs nor is disturbed by a demo running on the same stack."""
@@ -21,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from clickpulse import truth
 from clickpulse.runner.funnels import load_funnels
 from clickpulse.stack import flink as fl
+from clickpulse.stack import supervisor
 from conftest import run_cli
 from suites import isolated_suite
 
@@ -129,17 +131,52 @@ def test_generator_to_tables_survives_a_taskmanager_crash(suite):
     first = generate(suite, "first", seed=11, start=start.isoformat(), events=6000)
     # let the job checkpoint some of it (every 3 s here), then crash its TaskManager
     time.sleep(8)
+    killed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     assert fl.kill_taskmanager(), "no TaskManager to kill"
-    fl.start_taskmanager(settings)
     # second half, while the job recovers: it continues where the first left off in event time
     last_ts = max(t for t in map(_ts, first) if isinstance(t, int))
     generate(suite, "second", seed=12, start=dt.datetime.fromtimestamp(last_ts / 1000, dt.timezone.utc).isoformat(),
              events=6000)
+    restart = wait_for_restart("flink-taskmanager-1", since=killed_at, timeout=240)
+    assert "SIGKILL" in restart["died"]["reason"], restart
+    wait_for_job_state(settings, env["CLICKPULSE_JOB_NAME"], "RUNNING", timeout=180)
     run_cli("jobs", "flush", env=env)     # close every window: sessions, hours, the day
     want = expected_tables(read_topic(settings, env["CLICKPULSE_EVENTS_TOPIC"]))
     assert all(want[t] for t in ("sessions_1h", "funnel_conversions", "late_events", "invalid_events"))
     diffs = wait_for_equal(settings, db, want)
     assert not diffs, "\n".join(f"{t}: {d}" for t, d in diffs.items())
+
+
+def wait_for_restart(unit: str, since: dt.datetime, timeout: float) -> dict:
+    """The supervisor's log entries for `unit` dying and being restarted after `since`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = [e for e in supervisor.history()
+                  if e["unit"] == unit and dt.datetime.fromisoformat(e["time"]) >= since]
+        died = next((e for e in events if e["event"] == "died"), None)
+        restarted = next((e for e in events if e["event"] == "restarted"), None)
+        if died and restarted:
+            return {"died": died, "restarted": restarted}
+        time.sleep(1)
+    raise AssertionError(f"the supervisor did not restart {unit} within {timeout:.0f}s: "
+                         f"{supervisor.history()[-5:]}")
+
+
+def wait_for_job_state(settings, name: str, state: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = [j["state"] for j in fl.jobs(settings) if j["name"] == name]
+        if seen == [state] and _all_tasks_running(settings, name):
+            return
+        time.sleep(2)
+    raise AssertionError(f"job {name} is {seen}, not {state}, {timeout:.0f}s after the crash")
+
+
+def _all_tasks_running(settings, name: str) -> bool:
+    jid = next(j["jid"] for j in fl.jobs(settings) if j["name"] == name)
+    vertices = fl.rest(settings, f"/jobs/{jid}")["vertices"]
+    return all(v["status"] == "RUNNING" for v in vertices)
 
 
 def _ts(payload: str):

@@ -20,7 +20,8 @@ from ..errors import ClickpulseError
 from ..ingest import bench as ingest_bench
 from ..runner import bench as pipeline_bench
 from ..settings import get_settings
-from ..stack import postgres
+from ..verify import faults as fault_bench
+from ..stack import flink, postgres, procs, services
 from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(help="Benchmarks: how much the pipeline takes and how fast the dashboards answer.",
@@ -270,3 +271,89 @@ def run_all(
     if failed:
         console.print(f"[red]failed: {', '.join(failed)}[/]")
         raise typer.Exit(1)
+
+@app.command("faults")
+def faults(
+    rate: float = typer.Option(500, "--rate", min=1, help="Steady load in events/s, sent through the collector "
+                               "(the burst scenario sends 10x this)."),
+    scenarios: str = typer.Option(None, "--scenarios", help="Comma-separated subset (default: every one that "
+                                  "applies to the running topology): " + ", ".join(s.name for s in fault_bench.SCENARIOS)),
+    quick: bool = typer.Option(False, "--quick", help="Short version: 15 s warm-up, 20 s faults, 180 s to recover."),
+    target_s: float = typer.Option(15, "--target-s", help="Freshness target (seconds behind the wall clock)."),
+) -> None:
+    """Inject failures into the running local stack under steady load through the collector
+    (kill -9 a TaskManager; restart the only broker, or kill one of 3 and the JobManager in
+    the multi-node mode; stop PostgreSQL for 60 s; a 10x burst for 60 s) and report, per
+    scenario: events sent / acknowledged / in Kafka, `verify` differences in the closed
+    windows, the worst freshness during the fault, the time until it is back under the
+    target, and whether anyone had to act. Needs `clickpulse demo` (stack, suite, collector)
+    running. Writes reports/bench-faults-TIMESTAMP.md with a freshness plot.
+
+    Example: clickpulse bench faults --quick --rate 500
+    """
+    settings = ensure_secrets()
+    topology = services.topology(settings)
+    chosen = fault_bench.applicable(topology.multi_node)
+    if scenarios:
+        wanted = {n.strip() for n in scenarios.split(",") if n.strip()}
+        unknown = wanted - {s.name for s in fault_bench.SCENARIOS}
+        if unknown:
+            raise ClickpulseError(f"--scenarios: unknown {', '.join(sorted(unknown))}")
+        chosen = [s for s in fault_bench.SCENARIOS if s.name in wanted]
+    _require_pipeline(settings)
+    warmup_s, fault_s, timeout_s = (15, 20, 180) if quick else (30, 60, 300)
+    outcomes = []
+    for scenario in chosen:
+        with console.status(scenario.name) as spinner:
+            outcomes.append(fault_bench.run_scenario(
+                settings, scenario, rate=rate, warmup_s=warmup_s, fault_s=fault_s, target_s=target_s,
+                timeout_s=timeout_s, status=lambda text: spinner.update(text)))
+    rows = [_fault_row(o) for o in outcomes]
+    _table(f"faults under {rate:g} events/s through the collector", rows)
+    meta = reports.run_info(rate=rate, quick=quick, target_s=target_s, kafka_brokers=topology.kafka_brokers,
+                            taskmanagers=topology.taskmanagers, warmup_s=warmup_s, fault_s=fault_s)
+    notes = [f"steady load {rate:g} events/s in batches of 50 through the collector (acks=all); one site id per scenario",
+             "freshness: wall clock minus the newest event_time of the scenario's site in the raw `events` table",
+             f"recovery: from the fault until freshness stays under {target_s:g} s; the bench repairs nothing "
+             "unless nothing recovered within the timeout (then 'had to act')",
+             "verify: `clickpulse verify` over the scenario's minutes and site; open windows are counted, not failed"]
+    report = reports.write_report("faults", "failures under load", rows, meta=meta, notes=notes,
+                                  plots=[_freshness_plot(outcomes, target_s)],
+                                  details={o.scenario: o.freshness for o in outcomes})
+    console.print(f"report: {report}")
+    if any(o.missing_rows or o.different_rows or o.extra_rows or o.acked_missing for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _require_pipeline(settings) -> None:
+    if not procs.port_open(settings.collector_port):
+        services.start_feeder("collector", ["collect"])
+        procs.wait_for(lambda: procs.port_open(settings.collector_port), "the collector", 60)
+    if not any(j["name"] == settings.job_name and j["state"] == "RUNNING" for j in flink.jobs(settings)):
+        raise ClickpulseError(f"the suite ({settings.job_name}) is not running: `clickpulse demo` "
+                              "(or `clickpulse jobs submit`) first")
+
+
+def _fault_row(o) -> dict:
+    return {"scenario": o.scenario, "sent": o.sent, "acknowledged": o.acked, "in Kafka": o.in_kafka,
+            "acked not in Kafka": o.acked_missing,
+            "verify missing/different/extra": f"{o.missing_rows}/{o.different_rows}/{o.extra_rows}",
+            "open rows": o.open_rows,
+            "worst freshness (s)": "-" if o.worst_freshness_s is None else f"{o.worst_freshness_s:.0f}",
+            "back under target after (s)": "never" if o.recovery_s is None else f"{o.recovery_s:.0f}",
+            "anyone had to act": o.acted}
+
+
+def _freshness_plot(outcomes, target_s: float) -> reports.Plot:
+    fig = reports.new_figure(8, 4)
+    ax = fig.add_subplot()
+    for o in outcomes:
+        points = [(t, f) for t, f in o.freshness if f is not None]
+        ax.plot([t for t, _ in points], [f for _, f in points], label=o.scenario)
+    ax.axhline(target_s, color="grey", linestyle="--", label=f"target {target_s:g} s")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("seconds since the fault")
+    ax.set_ylabel("freshness (s behind)")
+    ax.set_yscale("symlog")
+    ax.legend(fontsize=7)
+    return reports.Plot("freshness of the raw events table around each fault", fig)

@@ -38,17 +38,22 @@ def demo(
                                      "have data at once (only into an empty events topic; 0 = none)."),
     history_rate: float = typer.Option(3.0, "--history-rate", min=0.1,
                                        help="Events per second of event time in the history."),
+    kafka_brokers: int = typer.Option(None, "--kafka-brokers", min=1, help="Kafka brokers, as for `stack up` "
+                                      "(make demo KAFKA_BROKERS=3)."),
+    taskmanagers: int = typer.Option(None, "--taskmanagers", min=1, help="Flink TaskManagers, as for `stack up` "
+                                     "(make demo TASKMANAGERS=2)."),
 ) -> None:
     """Start the local stack, create the tables, submit the metric jobs, load the dashboards,
     send a few days of history (first run only), start the traffic generator and the
     collector, and print where to look. Safe to run again.
 
-    Example: clickpulse demo --rate 500
+    Example: clickpulse demo --rate 500 --kafka-brokers 3 --taskmanagers 2
     """
     settings = ensure_secrets()
     rate = rate or settings.generator_rate
     steps = [
-        ("start Kafka, PostgreSQL, Flink, Superset", lambda: services.up(None)),
+        ("start Kafka, PostgreSQL, Flink, Superset", lambda: services.up(None, kafka_brokers=kafka_brokers,
+                                                                         taskmanagers=taskmanagers)),
         ("apply database migrations", lambda: _cli("db", "migrate")),
         ("submit the metric jobs", lambda: _cli("jobs", "submit")),
         ("load the dashboards", lambda: _cli("dashboards", "sync")),
@@ -75,7 +80,7 @@ clickpulse is running
     viewer        {s.superset_viewer_user} / {s.superset_viewer_password}
     site viewer   {s.superset_site_viewer_user} / {s.superset_site_viewer_password}   (sees only {s.superset_site_viewer_site})
   Collector demo  http://{s.collector_host}:{s.collector_port}/demo
-  Kafka           {s.kafka_bootstrap_servers}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
+  Kafka           {services.kafka_bootstrap(s)}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
   PostgreSQL      {s.dsn('reader')}   (read-only)
   Generator       {rate:g} events/s over {sites} sites
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import shlex
 
 import typer
@@ -25,16 +27,36 @@ console = Console(stderr=True)
 @app.command()
 def up(
     only: str = typer.Option("", "--only", help="Comma-separated subset: postgres,kafka,flink,superset."),
+    kafka_brokers: int = typer.Option(None, "--kafka-brokers", min=1, help="Kafka brokers (KRaft nodes) on "
+                                      "consecutive ports from the Kafka port; 3 gives topics with 3 replicas and "
+                                      "min.insync.replicas=2 (default CLICKPULSE_KAFKA_BROKERS, else as last run, else 1)."),
+    taskmanagers: int = typer.Option(None, "--taskmanagers", min=1, help="Flink TaskManagers (default "
+                                     "CLICKPULSE_TASKMANAGERS, else as last run, else 1). More than one broker or "
+                                     "TaskManager also runs ZooKeeper for the JobManager's high availability."),
 ) -> None:
-    """Install what is missing and start the services. Safe to run again.
+    """Install what is missing and start the services and their supervisor. Safe to run
+    again: on a partly failed stack it starts only what is missing (say, a TaskManager
+    that died while the JobManager still runs).
 
-    Example: clickpulse stack up --only kafka,postgres
+    Example: clickpulse stack up --kafka-brokers 3 --taskmanagers 2
     """
     names = [n.strip() for n in only.split(",") if n.strip()] or None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        services.up(names, progress)
+        services.up(names, progress, kafka_brokers=kafka_brokers, taskmanagers=taskmanagers)
     console.print("[green]stack is up[/] — `clickpulse stack status` for details")
+
+
+@app.command()
+def supervise() -> None:
+    """Watch the stack's processes and start a crashed one again, with exponential back-off
+    (1 s doubling to 60 s; it gives up after 5 deaths each within a minute of a restart).
+    `stack up` runs it in the background and `stack down` stops it; each death and restart
+    is logged to .clickpulse/logs/restarts.jsonl, which `stack status` summarises.
+
+    Example: clickpulse stack supervise   # in the foreground, when `stack up` did not start it
+    """
+    services.supervise()
 
 
 @app.command()
@@ -60,8 +82,10 @@ def clean() -> None:
 
 
 @app.command()
-def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, superset, generator or collector")) -> None:
-    """Stop one service (for example to see how the pipeline copes with Kafka gone).
+def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, superset, generator, collector, ticker, "
+                                          "zookeeper or supervisor")) -> None:
+    """Stop one service (for example to see how the pipeline copes with Kafka gone). The
+    supervisor leaves a service stopped this way alone until `stack up` starts it again.
 
     Example: clickpulse stack stop kafka
     """
@@ -69,20 +93,26 @@ def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, supers
 
 
 @app.command()
-def status() -> None:
-    """List each service with its port, health and pid, and the Flink jobs with their state.
-    Exits 1 when a service is down.
+def status(as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON (for scripts).")) -> None:
+    """List each process of the stack (the Flink JobManager and every TaskManager on their
+    own rows) with its port, health, pid and how often the supervisor restarted it, and the
+    Flink jobs with their state. Exits 1 when a service is down.
 
     Example: clickpulse stack status
     """
     rows, jobs = services.status()
+    if as_json:
+        print(json.dumps({"services": [dataclasses.asdict(r) for r in rows], "jobs": jobs}, indent=1))
+        if not all(r.healthy for r in rows):
+            raise typer.Exit(1)
+        return
     out = Console()
     t = Table(title="clickpulse stack")
-    for col in ("service", "port", "health", "pid", "detail"):
+    for col in ("service", "port", "health", "pid", "restarts", "last restart", "detail"):
         t.add_column(col)
     for r in rows:
         t.add_row(r.name, str(r.port or "-"), "[green]healthy[/]" if r.healthy else "[red]down[/]",
-                  str(r.pid or "-"), r.detail)
+                  str(r.pid or "-"), str(r.restarts), r.last_restart or "-", r.detail)
     out.print(t)
     j = Table(title="Flink jobs")
     for col in ("name", "state", "id", "started"):
@@ -107,7 +137,7 @@ def env(
     """
     s = ensure_secrets()
     pairs = [
-        ("KAFKA_BOOTSTRAP_SERVERS", s.kafka_bootstrap_servers),
+        ("KAFKA_BOOTSTRAP_SERVERS", services.kafka_bootstrap(s)),
         ("CLICKPULSE_EVENTS_TOPIC", s.events_topic),
         ("CLICKPULSE_DEAD_LETTER_TOPIC", s.dead_letter_topic),
         ("FLINK_REST_URL", s.flink_rest_url),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -26,6 +25,11 @@ from ..settings import Settings
 from . import procs
 
 NAME = "flink"
+JOBMANAGER = "flink-jobmanager"
+
+
+def taskmanager_name(i: int) -> str:
+    return f"flink-taskmanager-{i}"
 
 
 def dist_dir() -> Path:
@@ -55,7 +59,32 @@ def _env() -> dict[str, str]:
     }
 
 
-def prepare(settings: Settings, progress=None) -> None:
+def ha_dir() -> Path:
+    return home() / "ha"
+
+
+def _ha_config(settings: Settings) -> str:
+    """Flink's ZooKeeper HA services: the leader, the jobs and their latest checkpoints are
+    found again by a JobManager that is started anew. A short session timeout lets the
+    new JobManager take over soon after the old one's death (60 s by default)."""
+    return f"""
+high-availability:
+  type: zookeeper
+  storageDir: file://{ha_dir()}
+  cluster-id: clickpulse
+  jobmanager:
+    port: {settings.flink_rpc_port}
+  zookeeper:
+    quorum: 127.0.0.1:{settings.zookeeper_port}
+    path:
+      root: /flink
+    client:
+      session-timeout: 10000
+      connection-timeout: 5000
+"""
+
+
+def prepare(settings: Settings, progress=None, ha: bool = False) -> None:
     conf, lib = home() / "conf", home() / "lib"
     conf.mkdir(parents=True, exist_ok=True)
     lib.mkdir(parents=True, exist_ok=True)
@@ -85,8 +114,10 @@ def prepare(settings: Settings, progress=None) -> None:
         checkpoint_dir=checkpoint_dir(),
         savepoint_dir=savepoint_dir(),
     )
-    (conf / "config.yaml").write_text(text)
+    (conf / "config.yaml").write_text(text + (_ha_config(settings) if ha else ""))
     (conf / "log4j.properties").write_text((INFRA_DIR / "flink" / "log4j.properties").read_text())
+    # the processes run in the foreground (under the supervisor's eye), which reads this one
+    (conf / "log4j-console.properties").write_text((INFRA_DIR / "flink" / "log4j.properties").read_text())
     (conf / "log4j-cli.properties").write_text((dist_dir() / "conf" / "log4j-cli.properties").read_text())
     (conf / "masters").write_text(f"127.0.0.1:{rest_port}\n")
     (conf / "workers").write_text("localhost\n")
@@ -96,66 +127,114 @@ def _script(name: str) -> list[str]:
     return ["bash", str(dist_dir() / "bin" / name)]
 
 
-def start(settings: Settings, progress=None) -> None:
-    if is_ready(settings):
-        return
-    _, rest_port = settings.flink_rest_host_port
-    procs.ensure_port_free(rest_port, "Flink's REST API", "FLINK_REST_URL")
-    procs.ensure_port_free(settings.flink_rpc_port, "Flink's JobManager RPC", "FLINK_RPC_PORT")
-    prepare(settings, progress)
-    env = {**os.environ, **_env()}
-    # The wheel does not mark its scripts executable; start-cluster.sh calls the others
-    # by path, so run them through bash with the bin dir first on PATH.
-    for script in ("jobmanager.sh", "taskmanager.sh"):
-        res = subprocess.run([*_script(script), "start"], env=env, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise ClickpulseError(f"Flink {script} failed: {(res.stdout + res.stderr).strip()[-300:]}")
-    procs.wait_for(lambda: _taskmanagers(settings) > 0, "Flink cluster (JobManager + TaskManager)", 120,
-                   procs.log_dir() / "flink")
+def start(settings: Settings, progress=None, taskmanagers: int = 1, ha: bool = False) -> None:
+    """Start what is missing: the JobManager if none runs, then each TaskManager that is not
+    running. A JobManager that still holds the REST port after its TaskManager died is kept,
+    and only the TaskManager is started again."""
+    prepare(settings, progress, ha)
+    if not jobmanager_pid():
+        _, rest_port = settings.flink_rest_host_port
+        procs.ensure_port_free(rest_port, "Flink's REST API", "FLINK_REST_URL")
+        procs.ensure_port_free(settings.flink_rpc_port, "Flink's JobManager RPC", "FLINK_RPC_PORT")
+        start_jobmanager(settings)
+    before = _taskmanager_paths(settings)
+    missing = [i for i in range(1, taskmanagers + 1) if not procs.read_pid(taskmanager_name(i))]
+    for i in missing:
+        start_taskmanager(settings, i, wait=False)
+    procs.wait_for(lambda: _registered_anew(settings, missing, before) and _taskmanagers(settings) >= taskmanagers,
+                   f"Flink cluster (JobManager + {taskmanagers} TaskManager(s))", 120, procs.log_dir() / "flink")
+
+
+def start_jobmanager(settings: Settings, wait: bool = False) -> int:
+    pid = procs.start(JOBMANAGER, [*_script("jobmanager.sh"), "start-foreground"], env=_env())
+    if wait:
+        procs.wait_for(lambda: rest(settings, "/overview") is not None, "Flink JobManager", 120,
+                       procs.log_dir() / f"{JOBMANAGER}.log", pid)
+    return pid
+
+
+def start_taskmanager(settings: Settings, i: int = 1, wait: bool = True) -> int:
+    """Start TaskManager number i. Its resource id is stable (tm-i): when it comes back
+    after a crash, the JobManager replaces the dead registration at once instead of
+    waiting for heartbeats to time out, so the job restarts within seconds."""
+    before = _taskmanager_paths(settings)
+    pid = procs.start(taskmanager_name(i), [*_script("taskmanager.sh"), "start-foreground",
+                                            f"-Dtaskmanager.resource-id=tm-{i}"], env=_env())
+    if wait:
+        procs.wait_for(lambda: _registered_anew(settings, [i], before), f"Flink TaskManager {i}", 120,
+                       procs.log_dir() / f"{taskmanager_name(i)}.log", pid)
+    return pid
+
+
+def _taskmanager_paths(settings: Settings) -> dict[str, str]:
+    try:
+        return {tm["id"]: tm["path"] for tm in rest(settings, "/taskmanagers")["taskmanagers"]}
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _registered_anew(settings: Settings, numbers: list[int], before: dict[str, str]) -> bool:
+    """TaskManagers tm-i registered from a new process (a dead one's entry has the old address)."""
+    now = _taskmanager_paths(settings)
+    return all(f"tm-{i}" in now and now[f"tm-{i}"] != before.get(f"tm-{i}") for i in numbers)
+
+
+def jobmanager_pid() -> int | None:
+    """Ours, or one that an earlier version started through Flink's daemon scripts."""
+    if pid := procs.read_pid(JOBMANAGER):
+        return pid
+    return next(iter(_pids_in("flink-*standalonesession*.pid")), None)
+
+
+def taskmanager_units() -> list[str]:
+    return sorted(p.stem for p in procs.run_dir().glob("flink-taskmanager-*.pid"))
+
+
+def registered_taskmanagers(settings: Settings) -> list[str]:
+    """Resource ids of the TaskManagers the JobManager knows (a dead one stays until its
+    heartbeat times out, or it is replaced)."""
+    try:
+        return [tm["id"] for tm in rest(settings, "/taskmanagers")["taskmanagers"]]
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def stop(settings: Settings) -> bool:
     was = bool(pids())
+    for name in [*taskmanager_units(), JOBMANAGER]:
+        procs.stop(name, timeout=20)
     env = {**os.environ, **_env()}
-    for script in ("taskmanager.sh", "jobmanager.sh"):
+    for script in ("taskmanager.sh", "jobmanager.sh"):  # a cluster an earlier version started as daemons
         subprocess.run([*_script(script), "stop-all"], env=env, capture_output=True, text=True)
     for pid in pids():  # anything the scripts missed
         procs.kill_group(pid, 10)
     return was
 
 
-def taskmanager_pids() -> list[int]:
+def _pids_in(pattern: str) -> list[int]:
     out = []
-    for f in procs.run_dir().glob("flink-*taskexecutor*.pid"):
+    for f in procs.run_dir().glob(pattern):
         out += [int(x) for x in f.read_text().split() if x.isdigit() and procs.pid_alive(int(x))]
     return out
 
 
-def kill_taskmanager() -> list[int]:
-    """SIGKILL the TaskManager, as a crash would (for recovery tests)."""
-    killed = taskmanager_pids()
-    for pid in killed:
-        os.kill(pid, signal.SIGKILL)
-    for f in procs.run_dir().glob("flink-*taskexecutor*.pid"):
-        f.unlink()
-    return killed
+def taskmanager_pids() -> list[int]:
+    return _pids_in("flink-*taskexecutor*.pid")
 
 
-def start_taskmanager(settings: Settings) -> None:
-    env = {**os.environ, **_env()}
-    res = subprocess.run([*_script("taskmanager.sh"), "start"], env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise ClickpulseError(f"Flink taskmanager.sh failed: {(res.stdout + res.stderr).strip()[-300:]}")
-    procs.wait_for(lambda: _taskmanagers(settings) > 0, "Flink TaskManager", 120, procs.log_dir() / "flink")
+def kill_taskmanager(i: int | None = None) -> list[int]:
+    """SIGKILL TaskManager i (default: every one), as a crash would (for recovery tests);
+    the supervisor starts it again."""
+    names = [taskmanager_name(i)] if i else taskmanager_units()
+    return [pid for n in names for pid in procs.kill9(n)]
+
+
+def kill_jobmanager() -> list[int]:
+    return procs.kill9(JOBMANAGER)
 
 
 def pids() -> list[int]:
-    out = []
-    for f in procs.run_dir().glob("flink-*.pid"):
-        for line in f.read_text().split():
-            if line.isdigit() and procs.pid_alive(int(line)):
-                out.append(int(line))
-    return out
+    return _pids_in("flink-*.pid")
 
 
 def rest(settings: Settings, path: str, method: str = "GET", body: dict | None = None, timeout: float = 5):
@@ -168,6 +247,13 @@ def rest(settings: Settings, path: str, method: str = "GET", body: dict | None =
 
 def _taskmanagers(settings: Settings) -> int:
     return int(rest(settings, "/overview")["taskmanagers"])
+
+
+def is_answering(settings: Settings) -> bool:
+    try:
+        return rest(settings, "/overview", timeout=2) is not None
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def is_ready(settings: Settings) -> bool:

@@ -1,4 +1,5 @@
-"""Apache Kafka in KRaft mode, single node, from its jars on Maven Central."""
+"""Apache Kafka in KRaft mode from its jars on Maven Central: one node by default, or a
+cluster of combined broker/controller nodes on consecutive ports (`--kafka-brokers 3`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import shutil
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
@@ -33,7 +35,33 @@ def home() -> Path:
     return state_dir() / "kafka"
 
 
-def _java() -> str:
+@dataclass(frozen=True)
+class Node:
+    """One Kafka process: `kafka` alone, or `kafka-1`.. in a cluster."""
+    index: int
+    name: str
+    port: int
+    controller_port: int
+    home: Path
+
+
+def nodes(settings: Settings, brokers: int = 1) -> list[Node]:
+    if brokers <= 1:
+        return [Node(1, NAME, port(settings), controller_port(settings), home())]
+    base = port(settings)
+    return [Node(i, f"{NAME}-{i}", base + 2 * (i - 1), base + 2 * (i - 1) + 1, home() / f"cluster-{brokers}" / f"node-{i}")
+            for i in range(1, brokers + 1)]
+
+
+def bootstrap(settings: Settings, brokers: int = 1) -> str:
+    """Every broker's address: what clients should be given, so that any one of them
+    being down does not keep a new client from starting."""
+    if brokers <= 1:
+        return settings.kafka_bootstrap_servers
+    return ",".join(f"127.0.0.1:{n.port}" for n in nodes(settings, brokers))
+
+
+def java() -> str:
     java = shutil.which("java")
     if not java:
         raise ClickpulseError("Java 17+ is needed for Kafka and Flink: apt-get install openjdk-17-jre-headless")
@@ -50,20 +78,45 @@ def _config(settings: Settings) -> Path:
     return cfg
 
 
-def _format(cfg: Path, libs: Path) -> None:
+def _node_config(settings: Settings, node: Node, brokers: int) -> Path:
+    node.home.mkdir(parents=True, exist_ok=True)
+    cfg = node.home / "server.properties"
+    replication = min(3, brokers)
+    text = Template((INFRA_DIR / "kafka" / "server-cluster.properties").read_text()).substitute(
+        node_id=node.index, port=node.port, controller_port=node.controller_port, data_dir=node.home / "data",
+        voters=",".join(f"{n.index}@127.0.0.1:{n.controller_port}" for n in nodes(settings, brokers)),
+        replication=replication, min_isr=max(1, replication - 1),
+    )
+    cfg.write_text(text)
+    return cfg
+
+
+def _cluster_id(node: Node) -> str:
+    """One id for every node of a cluster, kept next to the nodes' folders."""
+    f = node.home.parent / "cluster.id"
+    if not f.exists():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+    return f.read_text().strip()
+
+
+def _format(cfg: Path, libs: Path, data: Path | None = None, cluster_id: str | None = None) -> None:
     # KRaft storage must be formatted exactly once, with a cluster id, before the first start.
-    if (home() / "data" / "meta.properties").exists():
+    if ((data or home() / "data") / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     res = subprocess.run(
-        [_java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(cfg)],
+        [java(), "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(cfg)],
         capture_output=True, text=True,
     )
     if res.returncode != 0:
         raise ClickpulseError(f"formatting Kafka storage failed: {(res.stdout + res.stderr).strip()[-300:]}")
 
 
-def start(settings: Settings) -> None:
+def start(settings: Settings, brokers: int = 1) -> None:
+    if brokers > 1:
+        start_cluster(settings, brokers)
+        return
     if procs.read_pid(NAME) and is_ready(settings):
         return
     procs.ensure_port_free(port(settings), "Kafka", "KAFKA_BOOTSTRAP_SERVERS")
@@ -73,21 +126,53 @@ def start(settings: Settings) -> None:
     _format(cfg, libs)
     pid = procs.start(
         NAME,
-        [_java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Duser.timezone=UTC",
-         f"-Dkafka.logs.dir={procs.log_dir()}",
-         f"-Dlog4j2.configurationFile={INFRA_DIR / 'kafka' / 'log4j2.properties'}",
-         "-cp", f"{libs}/*", "kafka.Kafka", str(cfg)],
+        _command(libs, cfg, procs.log_dir()),
     )
     procs.wait_for(lambda: is_ready(settings), "Kafka", 90, procs.log_dir() / "kafka.log", pid)
     create_topics(settings)
 
 
-def stop() -> bool:
-    return procs.stop(NAME, timeout=30)
+def _command(libs: Path, cfg: Path, logs: Path, heap: str = "1g") -> list[str]:
+    return [java(), "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Duser.timezone=UTC",
+            f"-Dkafka.logs.dir={logs}",
+            f"-Dlog4j2.configurationFile={INFRA_DIR / 'kafka' / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", "kafka.Kafka", str(cfg)]
 
 
-def admin(settings: Settings):
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
+def start_node(settings: Settings, node: Node, brokers: int) -> int:
+    """Start one node of the cluster (it becomes ready once a quorum of controllers runs)."""
+    procs.ensure_port_free(node.port, f"Kafka broker {node.index}", "KAFKA_BOOTSTRAP_SERVERS")
+    procs.ensure_port_free(node.controller_port, f"Kafka controller {node.index}", "KAFKA_BOOTSTRAP_SERVERS")
+    libs = kafka_classpath()
+    cfg = _node_config(settings, node, brokers)
+    _format(cfg, libs, node.home / "data", _cluster_id(node))
+    logs = procs.log_dir() / node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    return procs.start(node.name, _command(libs, cfg, logs, heap="768m"))
+
+
+def start_cluster(settings: Settings, brokers: int) -> None:
+    for node in nodes(settings, brokers):
+        if not procs.read_pid(node.name):
+            start_node(settings, node, brokers)
+    procs.wait_for(lambda: _broker_count(settings, brokers) >= brokers, f"Kafka cluster ({brokers} brokers)", 120,
+                   procs.log_dir() / f"{NAME}-1.log")
+    create_topics(settings, bootstrap(settings, brokers))
+
+
+def _broker_count(settings: Settings, brokers: int) -> int:
+    md = admin(settings, bootstrap(settings, brokers)).list_topics(timeout=3)
+    return len(md.brokers)
+
+
+def stop(brokers: int | None = None) -> bool:
+    names = [NAME] + [p.stem for p in procs.run_dir().glob(f"{NAME}-*.pid")]
+    stopped = [procs.stop(n, timeout=30) for n in names]
+    return any(stopped)
+
+
+def admin(settings: Settings, servers: str | None = None):
+    return AdminClient({"bootstrap.servers": servers or settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000})
 
 
 def records_in(settings: Settings, topic: str) -> int:
@@ -114,12 +199,18 @@ def is_ready(settings: Settings) -> bool:
         return False
 
 
-def create_topics(settings: Settings) -> None:
-    a = admin(settings)
-    existing = a.list_topics(timeout=10).topics
+def create_topics(settings: Settings, servers: str | None = None) -> None:
+    """The events and dead-letter topics; on a cluster of 3 or more brokers with 3 replicas
+    and min.insync.replicas=2, so one broker's death loses no acknowledged event."""
+    a = admin(settings, servers)
+    md = a.list_topics(timeout=10)
+    existing = md.topics
+    replication = min(3, max(1, len(md.brokers)))
+    durable = {"min.insync.replicas": str(max(1, replication - 1))}
     wanted = [
-        NewTopic(settings.events_topic, settings.events_partitions, 1),
-        NewTopic(settings.dead_letter_topic, 3, 1, config={"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        NewTopic(settings.events_topic, settings.events_partitions, replication, config=durable),
+        NewTopic(settings.dead_letter_topic, 3, replication,
+                 config={"retention.ms": str(30 * 24 * 3600 * 1000), **durable}),
     ]
 
     todo = [t for t in wanted if t.topic not in existing]

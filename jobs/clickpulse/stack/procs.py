@@ -57,11 +57,21 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def exit_file(name: str) -> Path:
+    return run_dir() / f"{name}.exit"
+
+
 def start(name: str, cmd: list[str], *, env: dict | None = None, cwd: Path | None = None) -> int:
-    """Start `cmd` detached, logging to logs/<name>.log; returns its pid."""
+    """Start `cmd` detached, logging to logs/<name>.log; returns its pid.
+
+    A small bash wrapper waits for it and writes its exit status to run/<name>.exit: the
+    process that started it (`stack up`) is gone by the time it dies, and the supervisor
+    reports why a service died from that file."""
     log = (log_dir() / f"{name}.log").open("ab")
+    exit_file(name).unlink(missing_ok=True)
+    wrapped = ["bash", "-c", '"${@:2}"; echo $? > "$1"', "clickpulse-wrap", str(exit_file(name)), *cmd]
     proc = subprocess.Popen(
-        cmd,
+        wrapped,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -81,6 +91,51 @@ def stop(name: str, timeout: float = 20.0) -> bool:
         return False
     kill_group(pid, timeout)
     return True
+
+
+def exit_reason(name: str) -> str:
+    """Why the process started under `name` ended, as far as its exit file tells."""
+    try:
+        code = int(exit_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return "exited (no exit status recorded: killed together with its wrapper, or started elsewhere)"
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name} (exit status {code})"
+        except ValueError:
+            pass
+    return f"exited with status {code}"
+
+
+def last_log_line(name: str) -> str:
+    path = log_dir() / f"{name}.log"
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[-1][-200:] if lines else ""
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def kill9(name: str) -> list[int]:
+    """SIGKILL the service started under `name` (not its wrapper, which records the
+    status), as a crash or the OOM killer would."""
+    pid = read_pid(name)
+    killed = children(pid) if pid else []
+    for child in killed:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return killed
 
 
 def kill_group(pid: int, timeout: float = 20.0) -> None:

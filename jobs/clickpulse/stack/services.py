@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 from ..errors import ClickpulseError
 from ..paths import ROOT, state_dir
 from ..settings import Settings
-from . import flink, kafka, postgres, procs, superset
+from . import flink, kafka, postgres, procs, superset, supervisor, zookeeper
 from .secrets import ensure_secrets
 
 ALL = ["postgres", "kafka", "flink", "superset"]
@@ -27,6 +28,64 @@ class ServiceStatus:
     healthy: bool
     pid: int | None
     detail: str = ""
+    # the service of ALL it belongs to (flink for flink-taskmanager-2, kafka for kafka-3)
+    service: str = ""
+    restarts: int = 0
+    last_restart: str | None = None
+
+    def __post_init__(self):
+        self.service = self.service or self.name
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How many Kafka brokers and Flink TaskManagers the local stack runs. More than one
+    of either is the multi-node mode, which adds ZooKeeper for the JobManager's HA."""
+    kafka_brokers: int = 1
+    taskmanagers: int = 1
+
+    @property
+    def multi_node(self) -> bool:
+        return self.kafka_brokers > 1 or self.taskmanagers > 1
+
+
+def _topology_file() -> Path:
+    return procs.run_dir() / "topology.json"
+
+
+def topology(settings: Settings, kafka_brokers: int | None = None, taskmanagers: int | None = None) -> Topology:
+    """The options given, else CLICKPULSE_KAFKA_BROKERS / CLICKPULSE_TASKMANAGERS when set,
+    else what the last `stack up` ran (so `stack status` and the supervisor know)."""
+    try:
+        saved = json.loads(_topology_file().read_text())
+    except (FileNotFoundError, ValueError):
+        saved = {}
+
+    def pick(given, field):
+        if given is not None:
+            return given
+        if field in settings.model_fields_set:
+            return getattr(settings, field)
+        return saved.get(field, getattr(settings, field))
+
+    t = Topology(pick(kafka_brokers, "kafka_brokers"), pick(taskmanagers, "taskmanagers"))
+    if t.kafka_brokers < 1 or t.taskmanagers < 1:
+        raise ClickpulseError("--kafka-brokers and --taskmanagers must be at least 1 "
+                              "(CLICKPULSE_KAFKA_BROKERS, CLICKPULSE_TASKMANAGERS)")
+    return t
+
+
+def save_topology(t: Topology) -> None:
+    _topology_file().write_text(json.dumps({"kafka_brokers": t.kafka_brokers, "taskmanagers": t.taskmanagers}))
+
+
+def unit_names(name: str, t: Topology, settings: Settings) -> list[str]:
+    """The supervised processes of one service of ALL."""
+    if name == "kafka":
+        return [n.name for n in kafka.nodes(settings, t.kafka_brokers)]
+    if name == "flink":
+        return [flink.JOBMANAGER, *(flink.taskmanager_name(i) for i in range(1, t.taskmanagers + 1))]
+    return [name]
 
 
 def preflight(names: list[str]) -> None:
@@ -39,32 +98,114 @@ def preflight(names: list[str]) -> None:
         postgres.bin_dir()
 
 
-def up(names: list[str] | None = None, progress=None) -> Settings:
-    """Start the given services (default all), in dependency order. Idempotent."""
+def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None = None,
+       taskmanagers: int | None = None) -> Settings:
+    """Start the given services (default all), in dependency order, and the supervisor.
+    Idempotent, and repairs a partly failed stack: only what is not running is started."""
     names = [n for n in ALL if n in (names or ALL)]
     unknown = set(names or []) - set(ALL)
     if unknown:
         raise ClickpulseError(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
     preflight(names)
     settings = ensure_secrets()
+    t = topology(settings, kafka_brokers, taskmanagers)
+    if t.kafka_brokers > 1:
+        # every broker for what the stack starts (ticker, supervisor, the demo's jobs and
+        # feeders), so that none depends on one broker being up when it starts
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap(settings, t.kafka_brokers)
     steps = {
         "postgres": lambda: postgres.start(settings),
-        "kafka": lambda: (kafka.start(settings), start_feeder("ticker", ["jobs", "ticker"])),
-        "flink": lambda: flink.start(settings, progress),
+        "kafka": lambda: (kafka.start(settings, t.kafka_brokers), start_feeder("ticker", ["jobs", "ticker"])),
+        "flink": lambda: _start_flink(settings, t, progress),
         "superset": lambda: superset.start(settings),
     }
-    if "superset" in names and "postgres" not in names:
-        steps["postgres"]()
-    for n in names:
-        task = progress.add_task(f"starting {n}", total=None) if progress else None
-        steps[n]()
-        if task is not None:
-            progress.update(task, description=f"[green]{n} ready", total=1, completed=1)
+    with supervisor.lock():
+        save_topology(t)
+        if "superset" in names and "postgres" not in names:
+            steps["postgres"]()
+        for n in names:
+            task = progress.add_task(f"starting {n}", total=None) if progress else None
+            steps[n]()
+            supervisor.want(*unit_names(n, t, settings))
+            if task is not None:
+                progress.update(task, description=f"[green]{n} ready", total=1, completed=1)
+    ensure_supervisor()
     return settings
 
 
+def _start_flink(settings: Settings, t: Topology, progress=None) -> None:
+    if t.multi_node:
+        zookeeper.start(settings, progress)
+        supervisor.want("zookeeper")
+    flink.start(settings, progress, t.taskmanagers, ha=t.multi_node)
+
+
+def kafka_bootstrap(settings: Settings) -> str:
+    """Every broker of the local Kafka, for clients."""
+    return kafka.bootstrap(settings, topology(settings).kafka_brokers)
+
+
+def ensure_supervisor() -> int:
+    """`clickpulse stack supervise` in the background, unless one runs for this state dir."""
+    if pid := procs.read_pid(supervisor.NAME):
+        return pid
+    return procs.start(supervisor.NAME, [*_clickpulse(), "stack", "supervise"])
+
+
+def units(settings: Settings) -> dict[str, supervisor.Unit]:
+    """Every process the supervisor may have to start again, by name."""
+    t = topology(settings)
+    out = {
+        "postgres": supervisor.Unit("postgres", lambda: postgres.pid() is not None, lambda: postgres.start(settings)),
+        "superset": supervisor.Unit("superset", lambda: procs.read_pid("superset") is not None,
+                                    lambda: superset.start(settings)),
+        "zookeeper": supervisor.Unit("zookeeper", lambda: procs.read_pid("zookeeper") is not None,
+                                     lambda: zookeeper.start(settings)),
+        flink.JOBMANAGER: supervisor.Unit(flink.JOBMANAGER, lambda: flink.jobmanager_pid() is not None,
+                                          lambda: flink.start_jobmanager(settings, wait=True)),
+    }
+    for i in range(1, t.taskmanagers + 1):
+        name = flink.taskmanager_name(i)
+        out[name] = supervisor.Unit(name, lambda n=name: procs.read_pid(n) is not None,
+                                    lambda i=i: flink.start_taskmanager(settings, i))
+    for node in kafka.nodes(settings, t.kafka_brokers):
+        restart = ((lambda: kafka.start(settings)) if t.kafka_brokers == 1
+                   else (lambda node=node: _restart_kafka_node(settings, node, t.kafka_brokers)))
+        out[node.name] = supervisor.Unit(node.name, lambda n=node.name: procs.read_pid(n) is not None, restart)
+    for feeder in FEEDERS:
+        out[feeder] = supervisor.Unit(feeder, lambda f=feeder: procs.read_pid(f) is not None,
+                                      lambda f=feeder: _restart_feeder(f))
+    return out
+
+
+def _restart_kafka_node(settings: Settings, node, brokers: int) -> None:
+    pid = kafka.start_node(settings, node, brokers)
+    procs.wait_for(lambda: procs.port_open(node.port), f"Kafka broker {node.index}", 90,
+                   procs.log_dir() / f"{node.name}.log", pid)
+
+
+def _restart_feeder(name: str) -> None:
+    args = json.loads((procs.run_dir() / f"{name}.args.json").read_text())
+    start_feeder(name, args)
+
+
+def supervise() -> None:
+    settings = ensure_secrets()
+    supervisor.run(lambda: units(settings), set(FEEDERS))
+
+
 def stop(name: str, settings: Settings | None = None) -> bool:
+    """Stop one service on purpose: the supervisor stops watching it first."""
     settings = settings or ensure_secrets()
+    if name not in ALL + FEEDERS + ["zookeeper", supervisor.NAME]:
+        raise ClickpulseError(f"unknown service {name}; choose from {', '.join(ALL + FEEDERS)}")
+    t = topology(settings)
+    if name == "flink":
+        supervisor.unwant(flink.JOBMANAGER, *flink.taskmanager_units(), *unit_names("flink", t, settings))
+    elif name == "kafka":
+        supervisor.unwant(*unit_names("kafka", t, settings), "kafka", *(f"kafka-{i}" for i in range(1, 10)))
+    else:
+        supervisor.unwant(name)
     if name == "postgres":
         return postgres.stop()
     if name == "kafka":
@@ -73,16 +214,17 @@ def stop(name: str, settings: Settings | None = None) -> bool:
         return flink.stop(settings)
     if name == "superset":
         return superset.stop()
-    if name in FEEDERS:
-        return procs.stop(name)
-    raise ClickpulseError(f"unknown service {name}; choose from {', '.join(ALL + FEEDERS)}")
+    if name == "zookeeper":
+        return zookeeper.stop()
+    return procs.stop(name)
 
 
 def down(settings: Settings | None = None) -> list[str]:
-    """Stop everything the stack started (feeders first, then services in reverse order)."""
+    """Stop everything the stack started: the supervisor first (so that it restarts
+    nothing), then the feeders, then the services in reverse order."""
     settings = settings or ensure_secrets()
-    stopped = []
-    for name in FEEDERS + list(reversed(ALL)):
+    stopped = ["supervisor"] if procs.stop(supervisor.NAME) else []
+    for name in FEEDERS + list(reversed(ALL)) + ["zookeeper"]:
         if stop(name, settings):
             stopped.append(name)
     return stopped
@@ -104,31 +246,82 @@ def clean(settings: Settings | None = None) -> list[Path]:
 
 
 def start_feeder(name: str, args: list[str]) -> int:
-    """Run a `clickpulse` subcommand (generate, collect) in the background."""
+    """Run a `clickpulse` subcommand (generate, collect) in the background, supervised."""
     if pid := procs.read_pid(name):
         return pid
+    (procs.run_dir() / f"{name}.args.json").write_text(json.dumps(args))
+    pid = procs.start(name, [*_clickpulse(), *args])
+    supervisor.want(name)
+    return pid
+
+
+def _clickpulse() -> list[str]:
     exe = os.path.join(os.path.dirname(sys.executable), "clickpulse")
-    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "clickpulse"]
-    return procs.start(name, [*cmd, *args])
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "clickpulse"]
 
 
 def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[dict]]:
     settings = settings or ensure_secrets()
-    rows = [
-        ServiceStatus("postgres", settings.postgres_port, postgres.is_ready(settings), postgres.pid(),
-                      f"db {settings.postgres_db}"),
-        ServiceStatus("kafka", kafka.port(settings), kafka.is_ready(settings), procs.read_pid("kafka"),
-                      f"topics {settings.events_topic}, {settings.dead_letter_topic}"),
-        ServiceStatus("flink", settings.flink_rest_host_port[1], flink.is_ready(settings),
-                      (flink.pids() or [None])[0], settings.flink_rest_url),
-        ServiceStatus("superset", superset.port(settings), superset.is_ready(settings), procs.read_pid("superset"),
-                      settings.superset_url),
-    ]
+    t = topology(settings)
+    rows = [ServiceStatus("postgres", settings.postgres_port, postgres.is_ready(settings), postgres.pid(),
+                          f"db {settings.postgres_db}")]
+    rows += _kafka_rows(settings, t)
+    if t.multi_node or procs.read_pid("zookeeper"):
+        rows.append(ServiceStatus("zookeeper", settings.zookeeper_port, zookeeper.is_ready(settings),
+                                  procs.read_pid("zookeeper"), "Flink JobManager HA", service="flink"))
+    rows += _flink_rows(settings, t)
+    rows.append(ServiceStatus("superset", superset.port(settings), superset.is_ready(settings),
+                              procs.read_pid("superset"), settings.superset_url))
     for feeder, port, detail in (("ticker", None, f"ticks quiet partitions of {settings.events_topic}"),
                                  ("generator", None, "synthetic traffic"),
                                  ("collector", settings.collector_port, "POST /collect, /demo")):
         pid = procs.read_pid(feeder)
-        if pid:
-            healthy = procs.port_open(port) if port else True
+        if pid or feeder in supervisor.wanted():
+            healthy = bool(pid) and (procs.port_open(port) if port else True)
             rows.append(ServiceStatus(feeder, port, healthy, pid, detail))
+    pid = procs.read_pid(supervisor.NAME)
+    rows.append(ServiceStatus(supervisor.NAME, None, pid is not None, pid,
+                              "restarts crashed services (.clickpulse/logs/restarts.jsonl)"))
+    restarts = supervisor.summary()
+    for r in rows:
+        if r.name in restarts:
+            r.restarts, r.last_restart = restarts[r.name].restarts, restarts[r.name].last_restart
+            if restarts[r.name].gave_up and not r.healthy:
+                r.detail += " — supervisor gave up: `clickpulse stack up` after fixing the cause"
     return rows, flink.jobs(settings)
+
+
+def _kafka_rows(settings: Settings, t: Topology) -> list[ServiceStatus]:
+    topics = f"topics {settings.events_topic}, {settings.dead_letter_topic}"
+    if t.kafka_brokers == 1:
+        return [ServiceStatus("kafka", kafka.port(settings), kafka.is_ready(settings), procs.read_pid("kafka"), topics)]
+    return [ServiceStatus(n.name, n.port, procs.port_open(n.port) and procs.read_pid(n.name) is not None,
+                          procs.read_pid(n.name), f"broker {n.index} of {t.kafka_brokers}, controller :{n.controller_port}",
+                          service="kafka")
+            for n in kafka.nodes(settings, t.kafka_brokers)]
+
+
+def _flink_rows(settings: Settings, t: Topology) -> list[ServiceStatus]:
+    """The JobManager and each TaskManager on their own row: a TaskManager that died is
+    down even while the JobManager still lists it (until its heartbeat times out)."""
+    _, rest_port = settings.flink_rest_host_port
+    jm_pid = flink.jobmanager_pid()
+    jm_up = jm_pid is not None and flink.is_answering(settings)
+    rows = [ServiceStatus(flink.JOBMANAGER, rest_port, jm_up, jm_pid,
+                          settings.flink_rest_url + (" (HA: ZooKeeper)" if t.multi_node else ""), service="flink")]
+    registered = flink.registered_taskmanagers(settings)
+    for i in range(1, t.taskmanagers + 1):
+        name = flink.taskmanager_name(i)
+        pid = procs.read_pid(name)
+        rows.append(ServiceStatus(name, None, pid is not None and f"tm-{i}" in registered, pid,
+                                  f"tm-{i}" + ("" if f"tm-{i}" in registered else ", not registered"),
+                                  service="flink"))
+    return rows
+
+
+def healthy_services(rows: list[ServiceStatus]) -> set[str]:
+    """Services of ALL (and feeders) whose every process is healthy."""
+    by_service: dict[str, bool] = {}
+    for r in rows:
+        by_service[r.service] = by_service.get(r.service, True) and r.healthy
+    return {name for name, ok in by_service.items() if ok}
