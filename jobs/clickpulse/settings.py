@@ -97,6 +97,9 @@ class Settings(BaseSettings):
 
     # --- Superset ----------------------------------------------------------------------
     superset_url: str = _env("SUPERSET_URL", default="http://127.0.0.1:8088")
+    # Superset's caches (chart results, metadata, filter and explore state), shared by its
+    # workers and replicas; the local stack runs Debian's redis-server on this host and port.
+    redis_url: str = _env("REDIS_URL", default="redis://127.0.0.1:6379/0")
     superset_secret_key: str | None = _env("SUPERSET_SECRET_KEY", default=None)
     superset_admin_user: str = _env("SUPERSET_ADMIN_USER", default="admin")
     superset_admin_password: str | None = _env("SUPERSET_ADMIN_PASSWORD", default=None)

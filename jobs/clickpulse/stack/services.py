@@ -10,11 +10,11 @@ from pathlib import Path
 
 from ..errors import ClickpulseError
 from ..paths import ROOT, state_dir
-from ..settings import Settings
-from . import flink, kafka, postgres, procs, superset
+from ..settings import Settings, get_settings
+from . import flink, kafka, postgres, procs, redis, superset
 from .secrets import ensure_secrets
 
-ALL = ["postgres", "kafka", "flink", "superset"]
+ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
 # collector with `make demo`; `stack down` stops them like the services.
 FEEDERS = ["generator", "collector", "ticker"]
@@ -37,6 +37,8 @@ def preflight(names: list[str]) -> None:
         raise ClickpulseError("Maven is needed to fetch Kafka's jars from Maven Central: apt-get install maven")
     if "postgres" in names:
         postgres.bin_dir()
+    if "redis" in names and not redis.is_ready(get_settings()):
+        redis.server_bin()
 
 
 def up(names: list[str] | None = None, progress=None) -> Settings:
@@ -49,12 +51,15 @@ def up(names: list[str] | None = None, progress=None) -> Settings:
     settings = ensure_secrets()
     steps = {
         "postgres": lambda: postgres.start(settings),
+        "redis": lambda: redis.start(settings),
         "kafka": lambda: (kafka.start(settings), start_feeder("ticker", ["jobs", "ticker"])),
         "flink": lambda: flink.start(settings, progress),
         "superset": lambda: superset.start(settings),
     }
     if "superset" in names and "postgres" not in names:
         steps["postgres"]()
+    if "superset" in names and "redis" not in names:  # its caches
+        steps["redis"]()
     for n in names:
         task = progress.add_task(f"starting {n}", total=None) if progress else None
         steps[n]()
@@ -67,6 +72,8 @@ def stop(name: str, settings: Settings | None = None) -> bool:
     settings = settings or ensure_secrets()
     if name == "postgres":
         return postgres.stop()
+    if name == "redis":
+        return redis.stop()
     if name == "kafka":
         return kafka.stop()
     if name == "flink":
@@ -117,6 +124,8 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
     rows = [
         ServiceStatus("postgres", settings.postgres_port, postgres.is_ready(settings), postgres.pid(),
                       f"db {settings.postgres_db}"),
+        ServiceStatus("redis", redis.port(settings), redis.is_ready(settings), procs.read_pid("redis"),
+                      "Superset's caches"),
         ServiceStatus("kafka", kafka.port(settings), kafka.is_ready(settings), procs.read_pid("kafka"),
                       f"topics {settings.events_topic}, {settings.dead_letter_topic}"),
         ServiceStatus("flink", settings.flink_rest_host_port[1], flink.is_ready(settings),
