@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # Behind a reverse proxy the client's address is in X-Forwarded-For; never trust it
     # when clients connect directly, or anyone could pick their GeoIP country.
     collector_trust_forwarded_for: bool = _env("COLLECTOR_TRUST_FORWARDED_FOR", default=False)
+    # Bot rule: more events than this within one second from one user or one client address
+    # marks the excess as a bot's (`bot: rate`; the events are kept, out of the user metrics).
+    collector_bot_rate: int = _env("COLLECTOR_BOT_RATE", default=20)
     # The demo shop at /demo (and its pages /, /pricing, /products/...) next to the collector.
     collector_demo: bool = _env("COLLECTOR_DEMO", default=True)
 
