@@ -128,6 +128,24 @@ def test_lifecycle_up_status_down_leaves_nothing_listening(isolated_env):
     assert not port_open(kport) and not port_open(kport + 1) and not port_open(pport)
 
 
+def test_redis_lifecycle_up_status_down(isolated_env):
+    """Superset's cache is a service of the stack: `stack up` starts Debian's redis-server
+    on REDIS_URL's port, `stack status` shows it healthy, `stack down` stops it."""
+    rport = _free_port()
+    env = {**isolated_env, "REDIS_URL": f"redis://127.0.0.1:{rport}/0"}
+    try:
+        run_cli("stack", "up", "--only", "redis", env=env)
+        with socket.create_connection(("127.0.0.1", rport), timeout=5) as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(16).startswith(b"+PONG")
+        status = run_cli("stack", "status", env=env, check=False)
+        row = next(l for l in status.stdout.splitlines() if " redis " in l)
+        assert str(rport) in row and "healthy" in row, status.stdout
+    finally:
+        run_cli("stack", "down", env=env)
+    assert not port_open(rport)
+
+
 def test_taken_port_is_a_one_line_error(isolated_env):
     env = isolated_env
     port = int(env["KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1])
