@@ -67,7 +67,7 @@ def test_stack_env_is_evaluable(postgres):
     out = run_cli("stack", "env").stdout
     env = subprocess.run(["bash", "-c", out + "\nenv"], capture_output=True, text=True, check=True).stdout
     values = dict(line.split("=", 1) for line in env.splitlines() if "=" in line)
-    for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL",
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL", "REDIS_URL",
                 "SUPERSET_ADMIN_USER", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_VIEWER_PASSWORD"):
         assert values.get(var), var
     with psycopg.connect(values["DATABASE_URL"],

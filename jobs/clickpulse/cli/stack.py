@@ -24,7 +24,7 @@ console = Console(stderr=True)
 
 @app.command()
 def up(
-    only: str = typer.Option("", "--only", help="Comma-separated subset: postgres,kafka,flink,superset."),
+    only: str = typer.Option("", "--only", help="Comma-separated subset: postgres,redis,kafka,flink,superset."),
 ) -> None:
     """Install what is missing and start the services. Safe to run again.
 
@@ -60,7 +60,7 @@ def clean() -> None:
 
 
 @app.command()
-def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, superset, generator or collector")) -> None:
+def stop(service: str = typer.Argument(..., help="postgres, redis, kafka, flink, superset, generator or collector")) -> None:
     """Stop one service (for example to see how the pipeline copes with Kafka gone).
 
     Example: clickpulse stack stop kafka
@@ -113,6 +113,7 @@ def env(
         ("FLINK_REST_URL", s.flink_rest_url),
         ("DATABASE_URL", s.dsn("reader")),
         ("SUPERSET_URL", s.superset_url),
+        ("REDIS_URL", s.redis_url),
         ("COLLECTOR_URL", f"http://{s.collector_host}:{s.collector_port}"),
     ]
     if all_logins:
