@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Prerequisites of `make demo` / `make test` on Debian 12: installs the missing Debian
-# packages when run as root (apt-get), otherwise prints one line per missing piece with the
-# command that fixes it. Python 3.11 itself is never installed here (pyflink 2.0 wheels).
+# Prerequisites of `make demo` / `make test` on Debian 12 (Java, Maven, PostgreSQL, Redis):
+# installs the missing Debian packages when run as root (apt-get), otherwise prints one line
+# per missing piece with the command that fixes it. Python 3.11 itself is never installed
+# here (pyflink 2.0 wheels).
 set -u
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "${POSTGRES_BIN_DIR:-}" ] || missing+=(postgresql-15)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -39,6 +39,14 @@ SELECT event_id, site_id, event_time, kafka_ts
 FROM raw_events
 WHERE error IS NULL AND NOT tick AND is_late;
 
+-- Events the collector marked as a bot's (`bot` holds the reason): on time and counted
+-- once like every event, but only in bot_events, never in a user metric.
+CREATE TEMPORARY VIEW bot_events_stream AS
+SELECT event_id, site_id, event_time, bot AS reason
+FROM raw_events
+WHERE error IS NULL AND NOT tick AND NOT is_late AND bot IS NOT NULL;
+
+-- What every user metric reads: valid, on time, counted once, not a bot's.
 CREATE TEMPORARY VIEW events_clean AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page, referrer,
        COALESCE(country, 'unknown') AS country,
@@ -46,4 +54,4 @@ SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page,
        COALESCE(plan, 'unknown') AS plan,
        properties, schema_version
 FROM raw_events
-WHERE error IS NULL AND NOT tick AND NOT is_late;
+WHERE error IS NULL AND NOT tick AND NOT is_late AND bot IS NULL;

@@ -12,7 +12,6 @@ import os
 from datetime import timedelta
 from urllib.parse import quote
 
-from clickpulse.paths import state_dir
 from clickpulse.settings import get_settings
 
 _settings = get_settings()
@@ -40,34 +39,55 @@ SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping
 FAB_UPDATE_PERMS = False
 
 # --- caching ---------------------------------------------------------------------------
-# Several gunicorn workers and no Redis: a file cache on local disk is shared by every
-# worker of this machine (SimpleCache would be one cache per worker). Filter and
-# explore state stay in the metadata database (Superset's default), which every worker
-# and every replica sees.
-_cache_root = state_dir() / "superset" / "cache"
-
-
-def _file_cache(name: str, timeout: int) -> dict:
-    path = _cache_root / name
-    path.mkdir(parents=True, exist_ok=True)
+# Redis at REDIS_URL (the local stack's redis-server, compose's `redis` service): one cache
+# for every gunicorn worker and every Superset replica behind a load balancer, so viewers
+# of the same chart share one query per cache period. A file cache would be per machine.
+# The chart-data cache key holds the query (with the row-level security clauses it gets)
+# and the dataset, not the user: viewers who may see the same rows share the entry, a
+# site-bound viewer's query differs by its RLS clause and gets entries of its own.
+def _redis_cache(name: str, timeout: int, **extra) -> dict:
     return {
-        "CACHE_TYPE": "FileSystemCache",
-        "CACHE_DIR": str(path),
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": _settings.redis_url,
         "CACHE_DEFAULT_TIMEOUT": timeout,
         "CACHE_KEY_PREFIX": f"clickpulse_{name}_",
-        "CACHE_THRESHOLD": 5000,
+        **extra,
     }
 
 
 # Dataset/database metadata and such.
-CACHE_CONFIG = _file_cache("metadata", int(timedelta(days=1).total_seconds()))
-# Chart results. Live datasets set their own 10 s timeout (in their YAML); history
-# older than a few minutes does not change, so five minutes is safe for the rest.
-DATA_CACHE_CONFIG = _file_cache("data", int(timedelta(minutes=5).total_seconds()))
+CACHE_CONFIG = _redis_cache("metadata", int(timedelta(days=1).total_seconds()))
+# Chart results. Live datasets set their own timeout of about the Live refresh period (in
+# their YAML, `cache_timeout`); history older than a few minutes does not change, so five
+# minutes is safe for the rest.
+DATA_CACHE_CONFIG = _redis_cache("data", int(timedelta(minutes=5).total_seconds()))
+# Native-filter and Explore state: every dashboard open writes one, so they go to Redis
+# rather than a row in the metadata database each. Redis keeps no snapshot (it is a
+# cache): a restart forgets the filter state of open tabs, which then fall back to the
+# dashboard's defaults; permalinks stay in the metadata database.
+FILTER_STATE_CACHE_CONFIG = _redis_cache("filter_state", int(timedelta(days=1).total_seconds()),
+                                         REFRESH_TIMEOUT_ON_RETRIEVAL=True)
+EXPLORE_FORM_DATA_CACHE_CONFIG = _redis_cache("explore_form_data", int(timedelta(days=1).total_seconds()),
+                                              REFRESH_TIMEOUT_ON_RETRIEVAL=True)
 
 # --- dashboards -------------------------------------------------------------------------
-# Auto-refresh bypasses the cache, so a 10 s refresh always shows the newest windows.
-DASHBOARD_AUTO_REFRESH_MODE = "force"
+# Auto-refresh asks for chart data without `force`, so it may be answered from the cache:
+# every viewer of the Live dashboard then shares one query per chart and cache period
+# (the live datasets' `cache_timeout`, about the 5 s refresh period) instead of each
+# re-running every query. A bypassing ("force") refresh makes PostgreSQL's load grow with
+# the number of open dashboards.
+DASHBOARD_AUTO_REFRESH_MODE = "fetch"
+# The intervals offered in the dashboard's menu; 5 s is the Live dashboard's own.
+DASHBOARD_AUTO_REFRESH_INTERVALS = [
+    [0, "Don't refresh"],
+    [5, "5 seconds"],
+    [10, "10 seconds"],
+    [30, "30 seconds"],
+    [60, "1 minute"],
+    [300, "5 minutes"],
+    [1800, "30 minutes"],
+    [3600, "1 hour"],
+]
 
 FEATURE_FLAGS = {
     # The Trends event datasets (events_daily, events_hourly) read the per-type rollups

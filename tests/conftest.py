@@ -75,7 +75,7 @@ def flink(kafka, postgres):
 
 @pytest.fixture(scope="session")
 def superset(migrated):
-    return _ensure("postgres", "superset")
+    return _ensure("postgres", "redis", "superset")
 
 
 @pytest.fixture(scope="session")

@@ -41,11 +41,13 @@ def test_builds_point_at_dockerfiles_under_infra():
 def test_same_ports_as_embedded_stack(monkeypatch):
     """compose publishes the ports the local stack uses by default (a worktree's .env or the
     environment may move the local ones elsewhere)."""
-    for var in ("POSTGRES_PORT", "KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "SUPERSET_URL", "COLLECTOR_PORT"):
+    for var in ("POSTGRES_PORT", "KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "SUPERSET_URL", "COLLECTOR_PORT",
+                "REDIS_URL"):
         monkeypatch.delenv(var, raising=False)
     s = Settings(_env_file=None)
     embedded = {s.postgres_port, int(s.kafka_bootstrap_servers.rsplit(":", 1)[1]),
-                s.flink_rest_host_port[1], int(s.superset_url.rsplit(":", 1)[1]), s.collector_port}
+                s.flink_rest_host_port[1], int(s.superset_url.rsplit(":", 1)[1]), s.collector_port,
+                int(s.redis_url.rsplit(":", 1)[1].split("/")[0])}
     assert embedded <= _published_ports(), f"compose publishes {_published_ports()}, embedded uses {embedded}"
 
 
@@ -53,6 +55,7 @@ def test_official_images():
     images = {svc.get("image", "") for svc in SERVICES.values()}
     assert any(i.startswith("apache/kafka:") for i in images)
     assert any(i.startswith("timescale/timescaledb:") for i in images)
+    assert any(i.startswith("redis:") for i in images)
     flink_df = (ROOT / "infra/docker/flink.Dockerfile").read_text()
     assert "FROM flink:2.0.2" in flink_df, "Flink image must match the pinned pyflink version"
     assert "FROM apache/superset:6.1.0" in (ROOT / "infra/docker/superset.Dockerfile").read_text()
@@ -81,3 +84,10 @@ def test_pinned_versions_match():
     version = text.split("apache/kafka:")[1].split()[0]
     assert f"<kafka.version>{version}</kafka.version>" in kafka_pom
     assert get_settings() is not None
+
+
+def test_superset_caches_in_the_redis_service():
+    """Superset's caches live in compose's Redis (shared by its replicas), as the local
+    stack's live in its redis-server; Superset waits for it."""
+    assert COMPOSE["x-clickpulse-env"]["REDIS_URL"].startswith("redis://redis:6379/")
+    assert SERVICES["superset"]["depends_on"]["redis"] == {"condition": "service_healthy"}

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
 
     # --- Superset ----------------------------------------------------------------------
     superset_url: str = _env("SUPERSET_URL", default="http://127.0.0.1:8088")
+    # Superset's caches (chart results, metadata, filter and explore state), shared by its
+    # workers and replicas; the local stack runs Debian's redis-server on this host and port.
+    redis_url: str = _env("REDIS_URL", default="redis://127.0.0.1:6379/0")
     superset_secret_key: str | None = _env("SUPERSET_SECRET_KEY", default=None)
     superset_admin_user: str = _env("SUPERSET_ADMIN_USER", default="admin")
     superset_admin_password: str | None = _env("SUPERSET_ADMIN_PASSWORD", default=None)
@@ -134,6 +137,9 @@ class Settings(BaseSettings):
     # Behind a reverse proxy the client's address is in X-Forwarded-For; never trust it
     # when clients connect directly, or anyone could pick their GeoIP country.
     collector_trust_forwarded_for: bool = _env("COLLECTOR_TRUST_FORWARDED_FOR", default=False)
+    # Bot rule: more events than this within one second from one user or one client address
+    # marks the excess as a bot's (`bot: rate`; the events are kept, out of the user metrics).
+    collector_bot_rate: int = _env("COLLECTOR_BOT_RATE", default=20)
     # The demo shop at /demo (and its pages /, /pricing, /products/...) next to the collector.
     collector_demo: bool = _env("COLLECTOR_DEMO", default=True)
 

@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from .runner.funnels import load_funnels
@@ -61,6 +61,7 @@ class Event:
     plan: str
     properties: str | None
     schema_version: int
+    bot: str | None = None  # why the collector judged it a bot's; None for people
 
 
 def _utf16_len(s: str) -> int:
@@ -147,9 +148,10 @@ def validate(payload: str | None, now_ms: int, max_future_ms: int = MAX_FUTURE) 
         sv = 1
     elif not _is_int(sv) or sv < 1 or sv > 2**31 - 1:
         raise Invalid("schema_version: expected integer >= 1")
+    bot = _optional(o, "bot", 64)
     return Event(event_id, event_type, site_id, user_id, session_id, ts, page, referrer,
                  country or "unknown", device or "unknown", plan or "unknown",
-                 None if props is None else json.dumps(props, separators=(",", ":")), sv)
+                 None if props is None else json.dumps(props, separators=(",", ":")), sv, bot)
 
 
 def _site_of_invalid(payload: str | None) -> str:
@@ -200,10 +202,11 @@ def _floor(ms: int, size: int) -> int:
 
 @dataclass
 class Classified:
-    clean: list[Event]          # first copies, on time: what the metrics count
+    clean: list[Event]          # first copies, on time, not bots': what the user metrics count
     late: list[tuple[Event, int | None]]         # with arrival time (ms) when known
     invalid: list[tuple[str, str, int | None]]   # (site, reason, arrival ms)
     duplicates: int
+    bots: list[Event] = field(default_factory=list)  # first copies, on time, bots': bot_events only
 
 
 def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms: int = MAX_FUTURE,
@@ -237,7 +240,7 @@ def classify(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms
             out.duplicates += 1
         else:
             remembered[part].add(ev.event_id, ev.ts)
-            out.clean.append(ev)
+            (out.bots if ev.bot else out.clean).append(ev)
         remembered[part].forget(horizon)
     return out
 
@@ -444,6 +447,15 @@ def _minute(arrival: int | None):
     return ts_utc(_floor(arrival, MINUTE)) if arrival is not None else None
 
 
+def bot_events(bots: list[Event]) -> list[dict]:
+    """Bot events (on time, first copies) per minute of event time, site and reason."""
+    counts: dict[tuple, int] = defaultdict(int)
+    for e in bots:
+        counts[(_floor(e.ts, MINUTE), e.site_id, e.bot)] += 1
+    return [dict(window_start=ts_utc(w), window_end=ts_utc(w + MINUTE), site_id=s, reason=r, events=n)
+            for (w, s, r), n in counts.items()]
+
+
 def late_events(late: list[tuple[Event, int | None]]) -> list[dict]:
     counts: dict[tuple, int] = defaultdict(int)
     for e, arrival in late:
@@ -460,7 +472,7 @@ def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
 
 TABLES = ("events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
           "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events",
-          "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional")
+          "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional", "bot_events")
 # The open windows' provisional values: equal to the final tables' rows once all events are
 # in, and kept only for two hours, so `clickpulse verify` checks the final tables instead.
 PROVISIONAL = ("events_per_minute_provisional", "top_pages_provisional", "active_users_provisional")
@@ -485,6 +497,7 @@ def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[st
         "events_per_minute_provisional": lambda: events_per_minute_provisional(c.clean),
         "top_pages_provisional": lambda: top_pages_provisional(c.clean),
         "active_users_provisional": lambda: active_users_provisional(c.clean),
+        "bot_events": lambda: bot_events(c.bots),
     }
     wanted = TABLES if only is None else [t for t in TABLES if t in set(only)]
     return {name: makers[name]() for name in wanted}

@@ -8,7 +8,10 @@ waiting for the windows, without touching the tests.
 Shapes follow the metric files in sql/metrics/: active_users_1m/active_users_daily carry
 the grouping sets (site), (site, country), (site, device), (site, plan) and
 (site, country, device, plan) with 'all' in the rolled-up columns; top_pages_1m keeps 10
-pages per minute; funnel steps come from sql/funnels.yaml.
+pages per minute; funnel steps come from sql/funnels.yaml. The provisional tables (V070)
+get the open minute and the newest 10-second bucket of users at seeding time: the Live
+views show a site's newest provisional top pages for 15 minutes, so a session's browser
+tests must run within that.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class SeededSite:
     latest_minute: dt.datetime
     live_users: int
     top_page: str
+    users_now: int = 0
+    events_open_minute: int = 0
     countries: list[str] = field(default_factory=lambda: list(COUNTRIES))
 
 
@@ -150,7 +155,23 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
             for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
                 top1h.append((h, h + dt.timedelta(hours=1), site_id, page, v, v // 3, rank))
 
+    # The open minute (no final row yet) and the users of the newest bucket: provisional.
+    open_minute = _minute(now)
+    epm_prov = [(open_minute, site_id, et, c, rnd.choice(DEVICES), rnd.choice(PLANS), rnd.randint(1, 30))
+                for et in EVENT_TYPES for c in COUNTRIES]
+    top_prov = [(open_minute, site_id, page, v, max(1, v // 2))
+                for page, v in zip(PAGES, sorted((rnd.randint(1, 40) for _ in range(10)), reverse=True))]
+    bucket = _bucket(now)
+    users_prov = [(bucket, site_id, c, d, p, rnd.randint(1, 9)) for c in COUNTRIES for d in DEVICES for p in PLANS]
+
     with postgres.connect(settings, "writer", autocommit=False) as conn, conn.cursor() as cur:
+        _upsert(cur, "events_per_minute_provisional", ["window_start", "site_id", "event_type", "country", "device",
+                                                       "plan"], epm_prov,
+                ["window_start", "site_id", "event_type", "country", "device", "plan", "events"])
+        _upsert(cur, "top_pages_provisional", ["window_start", "site_id", "page"], top_prov,
+                ["window_start", "site_id", "page", "views", "unique_users"])
+        _upsert(cur, "active_users_provisional", ["bucket", "site_id", "country", "device", "plan"], users_prov,
+                ["bucket", "site_id", "country", "device", "plan", "users"])
         _upsert(cur, "events_per_minute", ["window_start", "site_id", "event_type", "country", "device", "plan"],
                 epm, ["window_start", "window_end", "site_id", "event_type", "country", "device", "plan", "events"])
         _upsert(cur, "active_users_1m", ["window_start", "site_id", "country", "device", "plan"], au1m,
@@ -172,7 +193,33 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
         _upsert(cur, "invalid_events", ["minute", "site_id", "reason"], invalid,
                 ["minute", "site_id", "reason", "events"])
         conn.commit()
-    return SeededSite(site_id=site_id, now=now, latest_minute=last, live_users=live_users, top_page=PAGES[0])
+    return SeededSite(site_id=site_id, now=now, latest_minute=last, live_users=live_users, top_page=PAGES[0],
+                      users_now=sum(r[5] for r in users_prov), events_open_minute=sum(r[6] for r in epm_prov))
+
+
+def _bucket(t: dt.datetime) -> dt.datetime:
+    """The 10-second bucket of active_users_provisional that `t` falls in."""
+    return t.replace(second=t.second - t.second % 10, microsecond=0)
+
+
+def users_now(settings: Settings, site_id: str) -> int:
+    """What live_users_now says for the site (the view decides which buckets count)."""
+    with postgres.connect(settings, "reader", autocommit=True) as conn:
+        row = conn.execute("SELECT coalesce(sum(users), 0) FROM live_users_now WHERE site_id = %s",
+                           (site_id,)).fetchone()
+    return int(row[0])
+
+
+def add_users_now(settings: Settings, site_id: str, users: int, *, now: dt.datetime | None = None) -> int:
+    """Users in a new, newest bucket of active_users_provisional for the site (what the
+    job writes about once a second); returns what live_users_now then says for the site."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with postgres.connect(settings, "writer", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO active_users_provisional (bucket, site_id, country, device, plan, users) "
+            "VALUES (%s, %s, 'DE', 'desktop', 'free', %s) ON CONFLICT (bucket, site_id, country, device, plan) "
+            "DO UPDATE SET users = EXCLUDED.users", (_bucket(now), site_id, users))
+    return users_now(settings, site_id)
 
 
 def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -188,7 +235,8 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
     return window_end
 
 
-SITE_TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
+SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
+               "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
                "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events"]
 
 

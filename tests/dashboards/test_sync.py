@@ -58,9 +58,11 @@ def test_every_asset_file_is_in_superset_under_its_uuid(admin, synced):
                 assert in_superset[str(cfg["uuid"])][key] == cfg[key]
 
 
-def test_live_dashboard_refreshes_every_10_seconds_for_every_viewer(admin, synced):
+def test_live_dashboard_refreshes_every_5_seconds_for_every_viewer_all_charts_at_once(admin, synced):
     dash = admin.get("/api/v1/dashboard/live")["result"]
-    assert json.loads(dash["json_metadata"])["refresh_frequency"] == 10
+    meta = json.loads(dash["json_metadata"])
+    assert meta["refresh_frequency"] == 5
+    assert meta["stagger_refresh"] is False, "staggered refreshes spread one cycle over several seconds"
     assert dash["published"], "unpublished dashboards are hidden from viewers"
 
 
@@ -167,3 +169,15 @@ def test_trends_event_datasets_answer_the_same_from_either_rollup(admin, synced,
     full, sql = events_by_type([{"col": "country", "op": "IN", "val": countries}])
     assert re.search(r"FROM events_per_day\b(?!_)", sql), sql
     assert by_type == full and sum(by_type.values()) > 0
+
+
+def test_live_charts_share_cached_results_for_about_one_refresh(admin, synced):
+    """Every dataset behind the Live dashboard keeps a result for about its refresh period,
+    so viewers share one query per period instead of each running their own."""
+    dash = json.loads(admin.get("/api/v1/dashboard/live")["result"]["json_metadata"])
+    for chart in admin.get("/api/v1/dashboard/live/charts")["result"]:
+        detail = admin.get(f"/api/v1/chart/{chart['id']}")["result"]
+        ds = json.loads(detail["query_context"])["datasource"]
+        dataset = admin.get(f"/api/v1/dataset/{ds['id']}")["result"]
+        assert 0 < (dataset["cache_timeout"] or 0) <= dash["refresh_frequency"], \
+            f"{chart['slice_name']}: dataset {dataset['table_name']} caches for {dataset['cache_timeout']} s"

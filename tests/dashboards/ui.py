@@ -122,3 +122,12 @@ def table_column(session: Session, chart_name: str, column: str) -> list[str]:
               .map(tr => tr.querySelectorAll('td')[i])
               .filter(td => td).map(td => td.innerText.trim());
         }""", [chart_name, column])
+
+
+def table_header(session: Session, chart_name: str) -> list[str]:
+    """The column headers of a table chart."""
+    return session.page.evaluate(
+        """(name) => {
+            const el = document.querySelector(`[data-test="chart-grid-component"][data-test-chart-name="${name}"]`);
+            return el ? Array.from(el.querySelectorAll('th')).map(th => th.innerText.trim()) : [];
+        }""", chart_name)

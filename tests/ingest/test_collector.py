@@ -350,3 +350,31 @@ def test_bad_settings_are_one_line_errors(kafka, tmp_path):
                   check=False, timeout=60)
     assert res.returncode == 1
     assert res.stderr.strip().count("\n") == 0 and "COLLECTOR_GEOIP_DB" in res.stderr
+
+
+# --- bots -------------------------------------------------------------------------------------
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def test_a_known_crawler_is_marked_not_dropped(collector, events_tail, site_id):
+    r = collector.post(event(site_id, event_id="crawled"), headers={"User-Agent": GOOGLEBOT})
+    assert r.status_code == 200 and r.json() == {"accepted": 1}
+    [rec] = events_tail.read(site_id, count=1)
+    assert rec.event["event_id"] == "crawled" and rec.event["bot"] == "user_agent"
+
+
+def test_a_person_is_not_marked_and_clients_cannot_mark_themselves(collector, events_tail, site_id):
+    collector.post(event(site_id, event_id="person", bot="user_agent"), headers={"User-Agent": DESKTOP_CHROME})
+    collector.post(event(site_id, event_id="server", user_id="server-user"))  # an HTTP library: a server
+    got = {r.event["event_id"]: r.event for r in events_tail.read(site_id, count=2)}
+    assert "bot" not in got["person"] and "bot" not in got["server"]
+
+
+def test_events_past_the_rate_limit_of_one_user_are_marked_rate(collector, events_tail, site_id):
+    """COLLECTOR_BOT_RATE (20) events of one user within a second are a person's; the rest
+    of that second are a bot's. One request is one receive time, so one second."""
+    batch = [event(site_id, user_id="too-fast", event_id=f"fast-{i:02d}") for i in range(25)]
+    assert collector.post(batch).json() == {"accepted": 25}
+    got = sorted(events_tail.read(site_id, count=25), key=lambda r: r.event["event_id"])
+    assert [r.event.get("bot") for r in got] == [None] * 20 + ["rate"] * 5

@@ -87,6 +87,9 @@ def test_schema_states_the_contract():
     ({"schema_version": 0}, "schema_version: expected integer >= 1"),
     ({"schema_version": 2}, None),
     ({"schema_version": 2**31}, "schema_version: expected integer >= 1"),
+    ({"bot": "rate"}, None),
+    ({"bot": 1}, "bot: expected string"),
+    ({"bot": "b" * 65}, "bot: longer than 64"),
     ({"unknown": {"anything": [1]}}, None),
     ({"event_id": ..., "page": 5}, "event_id: missing"),  # the first broken rule, in the pipeline's order
 ])

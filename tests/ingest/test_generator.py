@@ -18,7 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from clickpulse import truth as reference
+from clickpulse import bots, truth as reference
+from clickpulse.ingest.bottraffic import BURST, DECLARED_USER_AGENTS
 from clickpulse.ingest.simulation import Simulation
 from clickpulse.ingest.schema import default_schema
 from clickpulse.ingest.traffic import Profile
@@ -385,3 +386,35 @@ def test_mistakes_are_one_line_errors(kafka, tmp_path, args, env, needle):
     assert res.returncode != 0
     lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], res.stderr
+
+
+# --- bot traffic -------------------------------------------------------------------------------
+
+def test_bot_traffic_is_marked_by_the_collectors_rules_and_left_out_of_user_metrics(kafka, prefix, tmp_path):
+    """--bots 0.2: about a fifth of the records are bots' (crawlers with declared User-Agents,
+    scrapers' bursts); they carry the reason the collector would give, the rate rule lets
+    the first COLLECTOR_BOT_RATE events of a second through, and the ground truth counts
+    marked events only in bot_events."""
+    truth = tmp_path / "truth.json"
+    generate("--events", "20000", "--speed", "0", "--sites", "2", "--site-prefix", prefix, "--seed", "5",
+             "--bots", "0.2", "--out-of-order", "0", "--late", "0", "--duplicates", "0", "--malformed", "0",
+             "--truth", str(truth))
+    events = [json.loads(v) for _, v in read_records(tmp_path / "truth.records.jsonl")]
+    crawled = [e for e in events if e["user_id"].startswith("crawler-")]
+    scraped = [e for e in events if e["user_id"].startswith("scraper-")]
+    assert 0.17 < (len(crawled) + len(scraped)) / len(events) < 0.23
+    assert all(bots.user_agent_reason(ua) == bots.USER_AGENT for ua in DECLARED_USER_AGENTS)
+    assert crawled and all(e["bot"] == "user_agent" for e in crawled)
+    per_second = defaultdict(lambda: [0, 0])  # (scraper, second) -> [passed, marked]
+    for e in scraped:
+        per_second[(e["user_id"], e["ts"] // 1000)][1 if e.get("bot") == "rate" else 0] += 1
+    limit = kafka.collector_bot_rate
+    assert all(passed == min(passed + marked, limit) for passed, marked in per_second.values())
+    assert sum(m for _, m in per_second.values()) >= len(scraped) // BURST * (BURST - 2 * limit)
+    assert not any("bot" in e for e in events if not e["user_id"].startswith(("crawler-", "scraper-")))
+
+    tables = json.loads(truth.read_text())
+    marked = [e for e in events if e.get("bot")]
+    assert sum(r["events"] for r in tables["bot_events"]) == len(marked)
+    assert sum(r["events"] for r in tables["events_per_minute"]) == len(events) - len(marked)
+    assert not any(r["user_id"].startswith("crawler-") for r in tables["events"])

@@ -41,6 +41,8 @@ INVALID = [
     (json.dumps({**GOOD, "device": "watch"}), "device: expected desktop, mobile or tablet"),
     (json.dumps({**GOOD, "properties": [1]}), "properties: expected object"),
     (json.dumps({**GOOD, "schema_version": 0}), "schema_version: expected integer >= 1"),
+    (json.dumps({**GOOD, "bot": 1}), "bot: expected string"),
+    (json.dumps({**GOOD, "bot": "b" * 65}), "bot: longer than 64"),
 ]
 
 
@@ -120,7 +122,7 @@ def _mutations(seed: int, n: int) -> list[str]:
               2**64, 1.5, 1e300, True, False, [], {}, {"a": [1, {"b": None}]}, "DE", "de", "D", "Mobile", "TABLET",
               "desktop ", 1_700_000_000_000, 32503680000000, 32503680000001]
     fields = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer", "country",
-              "device", "plan", "properties", "schema_version", "unknown_field"]
+              "device", "plan", "properties", "schema_version", "bot", "unknown_field"]
     out = []
     for i in range(n):
         ev = event(f"m{i}", rng.randint(0, 5 * MIN), site=rng.choice(["s1", "s2"]))

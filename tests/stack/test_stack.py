@@ -67,7 +67,7 @@ def test_stack_env_is_evaluable(postgres):
     out = run_cli("stack", "env").stdout
     env = subprocess.run(["bash", "-c", out + "\nenv"], capture_output=True, text=True, check=True).stdout
     values = dict(line.split("=", 1) for line in env.splitlines() if "=" in line)
-    for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL",
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "DATABASE_URL", "SUPERSET_URL", "REDIS_URL",
                 "SUPERSET_ADMIN_USER", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_VIEWER_PASSWORD"):
         assert values.get(var), var
     with psycopg.connect(values["DATABASE_URL"],
@@ -126,6 +126,24 @@ def test_lifecycle_up_status_down_leaves_nothing_listening(isolated_env):
         run_cli("stack", "down", env=env)
 
     assert not port_open(kport) and not port_open(kport + 1) and not port_open(pport)
+
+
+def test_redis_lifecycle_up_status_down(isolated_env):
+    """Superset's cache is a service of the stack: `stack up` starts Debian's redis-server
+    on REDIS_URL's port, `stack status` shows it healthy, `stack down` stops it."""
+    rport = _free_port()
+    env = {**isolated_env, "REDIS_URL": f"redis://127.0.0.1:{rport}/0"}
+    try:
+        run_cli("stack", "up", "--only", "redis", env=env)
+        with socket.create_connection(("127.0.0.1", rport), timeout=5) as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(16).startswith(b"+PONG")
+        status = run_cli("stack", "status", env=env, check=False)
+        row = next(l for l in status.stdout.splitlines() if " redis " in l)
+        assert str(rport) in row and "healthy" in row, status.stdout
+    finally:
+        run_cli("stack", "down", env=env)
+    assert not port_open(rport)
 
 
 def test_taken_port_is_a_one_line_error(isolated_env):

@@ -74,7 +74,7 @@ def demo(
     print(f"""
 clickpulse is running
   Flink UI        {s.flink_rest_url}   (job {s.job_name})
-  Dashboards      {s.superset_url}/dashboard/list/   (Live refreshes every 10 s)
+  Dashboards      {s.superset_url}/dashboard/list/   (Live refreshes every 5 s)
     admin         {s.superset_admin_user} / {s.superset_admin_password}
     analyst       {s.superset_analyst_user} / {s.superset_analyst_password}
     viewer        {s.superset_viewer_user} / {s.superset_viewer_password}

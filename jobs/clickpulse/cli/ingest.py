@@ -55,6 +55,9 @@ def generate(
     malformed: float = typer.Option(None, "--malformed", min=0.0, max=1.0,
                                     help="Fraction of broken records: not JSON, a required field "
                                          "missing, a wrong type."),
+    bots: float = typer.Option(0.0, "--bots", min=0.0, max=0.9,
+                               help="Fraction of records that are bot traffic: crawlers with declared "
+                                    "User-Agents and scrapers' bursts, marked `bot` by the collector's rules."),
     funnel: list[str] = typer.Option(None, "--funnel",
                                      help="Conversion rates of a funnel's steps, e.g. "
                                           "--funnel signup=0.3,0.4 (landing->signup, signup->purchase)."),

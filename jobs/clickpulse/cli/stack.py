@@ -26,7 +26,7 @@ console = Console(stderr=True)
 
 @app.command()
 def up(
-    only: str = typer.Option("", "--only", help="Comma-separated subset: postgres,kafka,flink,superset."),
+    only: str = typer.Option("", "--only", help="Comma-separated subset: postgres,redis,kafka,flink,superset."),
     kafka_brokers: int = typer.Option(None, "--kafka-brokers", min=1, help="Kafka brokers (KRaft nodes) on "
                                       "consecutive ports from the Kafka port; 3 gives topics with 3 replicas and "
                                       "min.insync.replicas=2 (default CLICKPULSE_KAFKA_BROKERS, else as last run, else 1)."),
@@ -82,7 +82,7 @@ def clean() -> None:
 
 
 @app.command()
-def stop(service: str = typer.Argument(..., help="postgres, kafka, flink, superset, generator, collector, ticker, "
+def stop(service: str = typer.Argument(..., help="postgres, redis, kafka, flink, superset, generator, collector, ticker, "
                                           "zookeeper or supervisor")) -> None:
     """Stop one service (for example to see how the pipeline copes with Kafka gone). The
     supervisor leaves a service stopped this way alone until `stack up` starts it again.
@@ -143,6 +143,7 @@ def env(
         ("FLINK_REST_URL", s.flink_rest_url),
         ("DATABASE_URL", s.dsn("reader")),
         ("SUPERSET_URL", s.superset_url),
+        ("REDIS_URL", s.redis_url),
         ("COLLECTOR_URL", f"http://{s.collector_host}:{s.collector_port}"),
     ]
     if all_logins:

@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 from confluent_kafka import KafkaError, Producer
 
+from .. import bots
 from ..errors import ClickpulseError
 from ..settings import Settings
 from . import useragent
@@ -36,7 +37,7 @@ log = logging.getLogger("clickpulse.collector")
 # Fields only the collector may set: a client's values are dropped before validation.
 # `ip` is dropped too, so that no raw address is ever stored, whoever sends it, and
 # `$clickpulse`, which marks the pipeline's own clock ticks, so no client can forge one.
-COLLECTOR_FIELDS = ("received_at", "browser", "ip", "$clickpulse")
+COLLECTOR_FIELDS = ("received_at", "browser", "bot", "ip", "$clickpulse")
 # Kafka's default message.max.bytes is 1 MB; one event may not use all of it.
 MAX_EVENT_BYTES = 900_000
 ACCEPTED_TYPES = ("application/json", "text/plain")
@@ -199,6 +200,8 @@ class Collector:
             self.geoip = GeoIP(settings.collector_geoip_db)
         self.counters = Counters()
         self.sink: KafkaSink | None = None
+        # per collector process: with several workers each counts the requests it serves
+        self.bot_rate = bots.RateRule(settings.collector_bot_rate)
 
     # --- app -------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -394,7 +397,12 @@ class Collector:
 
     def _check(self, events: list, request: web.Request, received: int, body: bytes) -> Outcome:
         out = Outcome()
-        device, browser = useragent.parse(request.headers.get("User-Agent"))
+        user_agent = request.headers.get("User-Agent")
+        device, browser = useragent.parse(user_agent)
+        bot_ua = bots.user_agent_reason(user_agent)
+        # per address only for browsers: a server posting its users' events sends them all
+        # from one address
+        address = bots.ip_hash(self._client_ip(request)) if device else None
         country: list = []  # looked up once per request, only if an event needs it
         for i, ev in enumerate(events):
             if isinstance(ev, dict):
@@ -410,6 +418,10 @@ class Collector:
                     ev["device"] = device
                 if browser:
                     ev["browser"] = browser
+                # marked, not dropped: the stream counts bot events apart from users'
+                too_fast = self.bot_rate.over(received, ev["user_id"], address)
+                if bot_ua or too_fast:
+                    ev["bot"] = bot_ua or bots.RATE
                 if self.geoip and "country" not in ev:
                     if not country:
                         ip = self._client_ip(request)

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ..errors import ClickpulseError
 from ..settings import Settings, get_settings
 from ..truth import compute as compute_truth
+from .bottraffic import BotTraffic
 from .faults import DEMO_RATES, FaultRates
 from .producer import partition_of, quiet_logger
 from .replay import chunked, parse_mapping, parse_names, records as replayed_records
@@ -93,6 +94,7 @@ class Run:
     keep_time: bool = False
     worker: int = 0
     workers: int = 1
+    bots: float = 0.0  # share of the records that are bot traffic (ingest/bottraffic.py)
 
     @property
     def bounded(self) -> bool:
@@ -112,6 +114,11 @@ class Run:
         sim = Simulation(self.profile, self.sites, self.rate / self.workers, self.start_ms,
                          self.seed * 1000 + self.worker, id_prefix(self.seed, self.site_prefix, self.worker),
                          slice_ms=self.slice_ms)
+        if self.bots > 0:
+            traffic = BotTraffic(self.bots, self.sites, self.seed * 1000 + self.worker,
+                                 id_prefix(self.seed, self.site_prefix, self.worker), self.settings.collector_bot_rate,
+                                 self.profile.products)
+            return traffic.wrap(sim.chunks())
         return sim.chunks()
 
 
@@ -273,7 +280,7 @@ def write_truth(path: Path, kept: list, watermark_delay_ms: int, partitions: int
 
 def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_of_order, late, duplicates,
          malformed, funnel, profile, daily_amplitude, replay, mapping, event_names, site, keep_time, truth,
-         topic, workers, quiet) -> None:
+         topic, workers, quiet, bots=0.0) -> None:
     settings = get_settings()
     rate = settings.generator_rate if rate is None else rate
     if rate <= 0 and not replay:
@@ -306,11 +313,13 @@ def main(*, rate, speed, duration, events, sites, site_prefix, seed, start, out_
     run = Run(settings=settings, topic=topic or settings.events_topic, rate=rate, speed=speed, seed=seed,
               start_ms=start_ms, sites=site_ids(sites, site_prefix), site_prefix=site_prefix,
               end_ts=start_ms + span if span else None, limit=events, rates=rates, profile=prof,
-              workers=workers)
+              workers=workers, bots=bots)
     if replay:
         run.replay, run.mapping, run.event_names = replay, parse_mapping(mapping), parse_names(event_names)
         run.replay_site, run.keep_time, run.end_ts = site, keep_time, None
         run.workers = 1
+    if replay and bots:
+        raise ClickpulseError("--bots adds simulated bot traffic: it does not apply to --replay")
     if truth and not run.bounded:
         raise ClickpulseError("--truth needs a bounded run: add --duration or --events")
     if truth and run.workers > 1:

@@ -28,8 +28,8 @@ SCHEMA_FILES = {1: "event.v1.json"}
 
 # The order in which EventContract.java checks the fields: the first failing one is the reason.
 FIELD_ORDER = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer",
-               "country", "device", "plan", "properties", "schema_version"]
-OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan")
+               "country", "device", "plan", "properties", "schema_version", "bot"]
+OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan", "bot")
 _NULLABLE = (*OPTIONAL_STRINGS, "properties", "schema_version")
 MAX_FUTURE_MS = 60_000  # CLICKPULSE_MAX_FUTURE_MS default; see settings.py
 # orjson cannot serialize deeper than 254 levels, and no analytics property needs 32.

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from ..errors import ClickpulseError
 from ..paths import ROOT, state_dir
-from ..settings import Settings
-from . import flink, kafka, postgres, procs, superset, supervisor, zookeeper
+from ..settings import Settings, get_settings
+from . import flink, kafka, postgres, procs, redis, superset, supervisor, zookeeper
 from .secrets import ensure_secrets
 
-ALL = ["postgres", "kafka", "flink", "superset"]
+ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
 # collector with `make demo`; `stack down` stops them like the services.
 FEEDERS = ["generator", "collector", "ticker"]
@@ -96,6 +96,8 @@ def preflight(names: list[str]) -> None:
         raise ClickpulseError("Maven is needed to fetch Kafka's jars from Maven Central: apt-get install maven")
     if "postgres" in names:
         postgres.bin_dir()
+    if "redis" in names and not redis.is_ready(get_settings()):
+        redis.server_bin()
 
 
 def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None = None,
@@ -115,6 +117,7 @@ def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None 
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap(settings, t.kafka_brokers)
     steps = {
         "postgres": lambda: postgres.start(settings),
+        "redis": lambda: redis.start(settings),
         "kafka": lambda: (kafka.start(settings, t.kafka_brokers), start_feeder("ticker", ["jobs", "ticker"])),
         "flink": lambda: _start_flink(settings, t, progress),
         "superset": lambda: superset.start(settings),
@@ -123,6 +126,9 @@ def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None 
         save_topology(t)
         if "superset" in names and "postgres" not in names:
             steps["postgres"]()
+        if "superset" in names and "redis" not in names:  # its caches
+            steps["redis"]()
+            supervisor.want("redis")
         for n in names:
             task = progress.add_task(f"starting {n}", total=None) if progress else None
             steps[n]()
@@ -157,6 +163,7 @@ def units(settings: Settings) -> dict[str, supervisor.Unit]:
     t = topology(settings)
     out = {
         "postgres": supervisor.Unit("postgres", lambda: postgres.pid() is not None, lambda: postgres.start(settings)),
+        "redis": supervisor.Unit("redis", lambda: procs.read_pid("redis") is not None, lambda: redis.start(settings)),
         "superset": supervisor.Unit("superset", lambda: procs.read_pid("superset") is not None,
                                     lambda: superset.start(settings)),
         "zookeeper": supervisor.Unit("zookeeper", lambda: procs.read_pid("zookeeper") is not None,
@@ -208,6 +215,8 @@ def stop(name: str, settings: Settings | None = None) -> bool:
         supervisor.unwant(name)
     if name == "postgres":
         return postgres.stop()
+    if name == "redis":
+        return redis.stop()
     if name == "kafka":
         return kafka.stop()
     if name == "flink":
@@ -264,7 +273,9 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
     settings = settings or ensure_secrets()
     t = topology(settings)
     rows = [ServiceStatus("postgres", settings.postgres_port, postgres.is_ready(settings), postgres.pid(),
-                          f"db {settings.postgres_db}")]
+                          f"db {settings.postgres_db}"),
+            ServiceStatus("redis", redis.port(settings), redis.is_ready(settings), procs.read_pid("redis"),
+                          "Superset's caches")]
     rows += _kafka_rows(settings, t)
     if t.multi_node or procs.read_pid("zookeeper"):
         rows.append(ServiceStatus("zookeeper", settings.zookeeper_port, zookeeper.is_ready(settings),

@@ -31,6 +31,7 @@ class Spec:
 
 SPECS: dict[str, Spec] = {
     "events_per_minute": Spec("window_start", MINUTE, "window"),
+    "bot_events": Spec("window_start", MINUTE, "window"),
     "active_users_1m": Spec("window_start", MINUTE, "window"),
     "active_users_live": Spec("window_start", 5 * MINUTE, "window"),
     "active_users_daily": Spec("day", DAY, "window"),

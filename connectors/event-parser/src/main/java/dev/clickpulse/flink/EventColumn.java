@@ -25,6 +25,8 @@ public enum EventColumn {
     PLAN("plan", LogicalTypeRoot.VARCHAR),
     PROPERTIES("properties", LogicalTypeRoot.VARCHAR),
     SCHEMA_VERSION("schema_version", LogicalTypeRoot.INTEGER),
+    /** Why the collector judged the event a bot's (user_agent, rate); NULL for people. */
+    BOT("bot", LogicalTypeRoot.VARCHAR),
     /** The reason a record is not a valid event, NULL for events and ticks. */
     ERROR("error", LogicalTypeRoot.VARCHAR),
     /** The raw record, kept only for invalid ones (it goes to the dead-letter topic). */

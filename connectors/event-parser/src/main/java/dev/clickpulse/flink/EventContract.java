@@ -26,7 +26,7 @@ final class EventContract {
 
     /** One valid event, typed. */
     static final class Event {
-        String eventId, eventType, siteId, userId, sessionId, page, referrer, country, device, plan, properties;
+        String eventId, eventType, siteId, userId, sessionId, page, referrer, country, device, plan, properties, bot;
         long ts;
         int schemaVersion;
     }
@@ -57,6 +57,7 @@ final class EventContract {
         e.plan = optionalString(o, "plan", 64);
         e.properties = properties(o);
         e.schemaVersion = schemaVersion(o);
+        e.bot = optionalString(o, "bot", 64);
         return e;
     }
 

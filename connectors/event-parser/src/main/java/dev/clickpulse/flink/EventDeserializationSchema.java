@@ -178,6 +178,8 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
                 return str(e.properties);
             case SCHEMA_VERSION:
                 return e.schemaVersion;
+            case BOT:
+                return str(e.bot);
             default:
                 throw new IllegalStateException("unmapped column " + c);
         }
