@@ -133,3 +133,10 @@ def gateway(synced):
     proc.terminate()
     assert proc.wait(timeout=20) == 0
     log.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir():
+    path = ROOT / "reports" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
