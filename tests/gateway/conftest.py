@@ -39,13 +39,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_live_rows(settings, site: LiveSite) -> None:
-    """The rows the job's provisional sinks write for an open window, as the writer role."""
+def write_live_rows(settings, site: LiveSite, replace_users: bool = False) -> None:
+    """The rows the job's provisional sinks write for an open window, as the writer role, in
+    one transaction; `replace_users`: the site's users move to the newest bucket, as the job
+    moves them (it deletes the buckets they left)."""
     now = dt.datetime.now(UTC)
     bucket = now.replace(microsecond=0, second=now.second - now.second % 10)
     minute = now.replace(second=0, microsecond=0)
     hour = now.replace(minute=0, second=0, microsecond=0)
-    with postgres.connect(settings, "writer", autocommit=True) as c:
+    with postgres.connect(settings, "writer") as c:
+        if replace_users:
+            c.execute("delete from active_users_provisional where site_id = %s", (site.site_id,))
         c.execute("insert into active_users_provisional values (%s, %s, 'DE', 'desktop', 'free', %s) "
                   "on conflict (bucket, site_id, country, device, plan) do update set users = excluded.users",
                   (bucket, site.site_id, site.users))
@@ -62,11 +66,7 @@ def write_live_rows(settings, site: LiveSite) -> None:
 def set_users(settings, site: LiveSite, users: int) -> None:
     """Users right now changes: every row of the site's newest bucket moves to `users`."""
     site.users = users
-    write_live_rows(settings, site)
-    with postgres.connect(settings, "admin", autocommit=True) as c:
-        # the older buckets written by earlier calls no longer hold these users
-        c.execute("delete from active_users_provisional where site_id = %s and bucket < "
-                  "(select max(bucket) from active_users_provisional where site_id = %s)", (site.site_id, site.site_id))
+    write_live_rows(settings, site, replace_users=True)
 
 
 def remove_rows(settings, site_id: str) -> None:

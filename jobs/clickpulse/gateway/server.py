@@ -58,6 +58,8 @@ class Gateway:
         self.snapshot: live.Snapshot | None = None
         self.ticks = 0
         self.tick_ms_last = 0.0
+        self.read_ms_last = 0.0      # the queries of the last tick
+        self.publish_ms_last = 0.0   # payloads and writes of the last tick
         self.db_error: str | None = None
         self._http: httpx.AsyncClient | None = None
         self._task: asyncio.Task | None = None
@@ -116,7 +118,10 @@ class Gateway:
                     await conn.execute("SET default_transaction_read_only = on; SET statement_timeout = '5s'")
                 self.snapshot = await live.read_snapshot(conn, int(time.time() * 1000))
                 self.db_error = None
+                read = time.monotonic()
+                self.read_ms_last = (read - started) * 1000
                 self.publish()
+                self.publish_ms_last = (time.monotonic() - read) * 1000
                 self._ready.set()
             except (psycopg.Error, OSError) as e:
                 if self.db_error != str(e):
@@ -250,7 +255,8 @@ class Gateway:
         streams = sum(len(v.streams) for v in self.views.values())
         return web.json_response({"status": "ok" if ok else "unavailable", "database": self.db_error or "ok",
                                   "streams": streams, "views": len(self.views), "ticks": self.ticks,
-                                  "tick_ms": round(self.tick_ms_last, 1)}, status=200 if ok else 503)
+                                  "tick_ms": round(self.tick_ms_last, 1), "read_ms": round(self.read_ms_last, 1),
+                                  "publish_ms": round(self.publish_ms_last, 1)}, status=200 if ok else 503)
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
