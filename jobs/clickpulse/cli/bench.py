@@ -233,8 +233,9 @@ def viewers(
                                                           for k, v in r.items()} for r in rows],
            ["viewers", "connected", "refused", "errors", "delay_p50_ms", "delay_p99_ms", "cpu_pct_of_core",
             "cpu_pct_per_1000", "rss_mb"])
-    notes = ["delay: sse, a message's tick time (SSE id) to its receipt by the client; superset, the time to "
-             "answer every Live chart of one refresh",
+    notes = ["delay: sse, a message's tick time (SSE id; the start of the tick's read) to its receipt by the "
+             "client, over the held period after the ramp (1,000 connections/s); superset, the time to answer "
+             "every Live chart of one refresh",
              f"clients: {viewers_bench.CLIENT_PROCESSES} processes on the same 2 cores as the server and the stack",
              "CPU: the server process(es) over the held period, in % of one core"]
     report = reports.write_report("viewers", f"live viewers held ({mode})", rows, meta=reports.run_info(mode=mode),

@@ -211,8 +211,10 @@ def viewer_paths(logins: list[Login], sites: list[str], n: int, seed: int = 7) -
 
 # --- sse clients --------------------------------------------------------------------------------
 
-async def _sse_viewer(session: aiohttp.ClientSession, url: str, cookie: str, path: str, res: ClientResult) -> None:
-    """Holds one stream until cancelled at the end of the run."""
+async def _sse_viewer(session: aiohttp.ClientSession, url: str, cookie: str, path: str, res: ClientResult,
+                      measure_from_ms: float) -> None:
+    """Holds one stream until cancelled at the end of the run; delays count once every
+    viewer of the run has had time to connect (the held period, not the ramp)."""
     try:
         async with session.get(url + path, headers={"Cookie": f"clickpulse_live={cookie}"}) as r:
             if r.status != 200:
@@ -229,7 +231,8 @@ async def _sse_viewer(session: aiohttp.ClientSession, url: str, cookie: str, pat
                 if message.startswith(b"id: "):
                     tick = int(message[4:message.index(b"\n")])
                     res.messages += 1
-                    if not first:   # the first message is the state at connect, not a tick's push
+                    # the first message is the state at connect, not a tick's push
+                    if not first and now >= measure_from_ms:
                         res.delays_ms.append(now - tick)
                     first = False
     except asyncio.CancelledError:
@@ -238,14 +241,14 @@ async def _sse_viewer(session: aiohttp.ClientSession, url: str, cookie: str, pat
         res.errors += 1
 
 
-async def _sse_clients(url: str, viewers: list[tuple[str, str]], stop_at: float) -> ClientResult:
+async def _sse_clients(url: str, viewers: list[tuple[str, str]], measure_from: float, stop_at: float) -> ClientResult:
     res = ClientResult()
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks = []
         for i, (cookie, path) in enumerate(viewers):
-            tasks.append(asyncio.create_task(_sse_viewer(session, url, cookie, path, res)))
+            tasks.append(asyncio.create_task(_sse_viewer(session, url, cookie, path, res, measure_from * 1000)))
             if i % 100 == 99:
                 await asyncio.sleep(100 / RAMP_PER_S * CLIENT_PROCESSES)
         _, pending = await asyncio.wait(tasks, timeout=max(0.0, stop_at - time.time()))
@@ -255,19 +258,20 @@ async def _sse_clients(url: str, viewers: list[tuple[str, str]], stop_at: float)
     return res
 
 
-def _sse_process(url: str, viewers: list, stop_at: float, queue) -> None:
-    queue.put(asyncio.run(_sse_clients(url, viewers, stop_at)))
+def _sse_process(url: str, viewers: list, measure_from: float, stop_at: float, queue) -> None:
+    queue.put(asyncio.run(_sse_clients(url, viewers, measure_from, stop_at)))
 
 
 def run_sse(settings: Settings, n: int, seconds: float, gateway: GatewayProcess, logins: list[Login],
             sites: list[str], idle: tuple[float, float], progress=None) -> Run:
     viewers = viewer_paths(logins, sites, n)
     ramp_s = n / RAMP_PER_S + 2
-    stop_at = time.time() + ramp_s + seconds
+    measure_from = time.time() + ramp_s
+    stop_at = measure_from + seconds
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     shares = [viewers[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
-    clients = [ctx.Process(target=_sse_process, args=(gateway.url, s, stop_at, queue), daemon=True)
+    clients = [ctx.Process(target=_sse_process, args=(gateway.url, s, measure_from, stop_at, queue), daemon=True)
                for s in shares if s]
     for c in clients:
         c.start()
