@@ -42,12 +42,12 @@ def test_same_ports_as_embedded_stack(monkeypatch):
     """compose publishes the ports the local stack uses by default (a worktree's .env or the
     environment may move the local ones elsewhere)."""
     for var in ("POSTGRES_PORT", "KAFKA_BOOTSTRAP_SERVERS", "FLINK_REST_URL", "SUPERSET_URL", "COLLECTOR_PORT",
-                "REDIS_URL"):
+                "REDIS_URL", "GATEWAY_PORT"):
         monkeypatch.delenv(var, raising=False)
     s = Settings(_env_file=None)
     embedded = {s.postgres_port, int(s.kafka_bootstrap_servers.rsplit(":", 1)[1]),
                 s.flink_rest_host_port[1], int(s.superset_url.rsplit(":", 1)[1]), s.collector_port,
-                int(s.redis_url.rsplit(":", 1)[1].split("/")[0])}
+                int(s.redis_url.rsplit(":", 1)[1].split("/")[0]), s.gateway_port}
     assert embedded <= _published_ports(), f"compose publishes {_published_ports()}, embedded uses {embedded}"
 
 

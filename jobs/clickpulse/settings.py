@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     # The demo shop at /demo (and its pages /, /pricing, /products/...) next to the collector.
     collector_demo: bool = _env("COLLECTOR_DEMO", default=True)
 
+    # --- Live gateway (`clickpulse gateway`) -----------------------------------------------
+    gateway_host: str = _env("GATEWAY_HOST", default="127.0.0.1")
+    gateway_port: int = _env("GATEWAY_PORT", default=8095)
+    # How often the gateway reads the live tables (once for all viewers) and pushes changes.
+    gateway_tick_ms: int = _env("GATEWAY_TICK_MS", default=1000)
+    # Signs the gateway's session cookies; replicas behind one load balancer share it.
+    # Unset: derived from SUPERSET_SECRET_KEY.
+    gateway_secret_key: str | None = _env("GATEWAY_SECRET_KEY", default=None)
+
     # --- derived -------------------------------------------------------------------------
     @property
     def flink_rest_host_port(self) -> tuple[str, int]:

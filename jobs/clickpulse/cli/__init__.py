@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ClickpulseError
 from ..settings import SettingsError
-from . import bench, dashboards, db, demo, ingest, jobs, metrics, stack, verify
+from . import bench, dashboards, db, demo, gateway, ingest, jobs, metrics, stack, verify
 
 app = typer.Typer(
     name="clickpulse",
@@ -33,6 +33,7 @@ app.add_typer(bench.app, name="bench")
 ingest.register(app)
 app.command("demo")(demo.demo)
 app.command("verify")(verify.verify)
+app.command("gateway")(gateway.gateway)
 
 
 def main() -> None:

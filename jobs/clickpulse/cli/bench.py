@@ -17,12 +17,13 @@ from .. import reports
 from ..dashboards import bench as dashboards_bench, benchdata
 from ..db.migrations import detect_backend
 from ..errors import ClickpulseError
+from ..gateway import bench as viewers_bench, freshness as freshness_bench
 from ..ingest import bench as ingest_bench
 from ..runner import bench as pipeline_bench
 from ..settings import get_settings
-from ..verify import faults as fault_bench
 from ..stack import flink, postgres, procs, services
 from ..stack.secrets import ensure_secrets
+from ..verify import faults as fault_bench
 
 app = typer.Typer(help="Benchmarks: how much the pipeline takes and how fast the dashboards answer.",
                   no_args_is_help=True)
@@ -247,7 +248,11 @@ QUICK_ARGS = {
     "generate": ["--events", "200000", "--workers", "1"],
     "collect": ["--seconds", "5", "--batch", "20"],
     "dashboards": ["--days", "7", "--runs", "3"],
+    "viewers": ["--viewers", "100", "--seconds", "10"],
+    "freshness": ["--markers", "5"],
 }
+# disturbs the stack (kills and restarts its parts): after every other bench
+LAST = ["faults"]
 
 
 @app.command("all")
@@ -262,6 +267,7 @@ def run_all(
     """
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
     chosen = [n for n in names if n != "all" and n not in {s.strip() for s in skip.split(",")}]
+    chosen.sort(key=lambda n: n in LAST)
     exe = Path(sys.executable).parent / "clickpulse"
     rows = []
     for name in chosen:
@@ -362,3 +368,95 @@ def _freshness_plot(outcomes, target_s: float) -> reports.Plot:
     ax.set_yscale("symlog")
     ax.legend(fontsize=7)
     return reports.Plot("freshness of the raw events table around each fault", fig)
+
+
+@app.command("viewers")
+def viewers(
+    counts: str = typer.Option("100,1000,5000", "--viewers", help="Concurrent viewers, one run each."),
+    seconds: float = typer.Option(30, "--seconds", min=5, help="How long each run holds its viewers."),
+    mode: str = typer.Option("sse", "--mode", help="sse: live gateway streams; superset: the Live dashboard's "
+                                                   "chart-data requests."),
+    refresh: float = typer.Option(10, "--refresh", min=1, help="superset mode: seconds between a viewer's refreshes."),
+) -> None:
+    """Hold VIEWERS simulated live viewers on 127.0.0.1 for SECONDS each run (a mix of admins,
+    on every site or one, and single-site viewers) and measure the update delay (each
+    message's tick time to its receipt), refused and failed connections, and the server's
+    CPU and memory per 1,000 viewers (from /proc). sse mode starts a gateway of its own on a
+    free port; superset mode polls the running Superset like the Live dashboard (force, every
+    --refresh seconds). Stops by itself; writes reports/bench-viewers-*.md/.json with a plot.
+
+    Example: clickpulse bench viewers --viewers 100,1000,5000 --seconds 30 --mode sse
+    """
+    settings = ensure_secrets()
+    if mode not in ("sse", "superset"):
+        raise ClickpulseError(f"--mode {mode!r}: choose sse or superset")
+    runs = []
+    with _progress() as progress:
+        if mode == "sse":
+            gateway = viewers_bench.GatewayProcess(settings)
+            try:
+                logins = viewers_bench.gateway_logins(gateway.url, settings)
+                sites = viewers_bench.current_sites(gateway.url, logins[0].cookie)
+                idle = gateway.idle()
+                for n in _counts(counts, "--viewers"):
+                    runs.append(viewers_bench.run_sse(settings, n, seconds, gateway, logins, sites, idle, progress))
+            finally:
+                gateway.stop()
+        else:
+            for n in _counts(counts, "--viewers"):
+                runs.append(viewers_bench.run_superset(settings, n, seconds, refresh, progress))
+    rows = [r.row() for r in runs]
+    _table(f"live viewers ({mode}), {seconds:g} s each", [{k: (round(v) if isinstance(v, float) else v)
+                                                          for k, v in r.items()} for r in rows],
+           ["viewers", "connected", "refused", "errors", "delay_p50_ms", "delay_p99_ms", "cpu_pct_of_core",
+            "cpu_pct_per_1000", "rss_mb"])
+    notes = ["delay: sse, a message's tick time (SSE id; the start of the tick's read) to its receipt by the "
+             "client, over the held period after the ramp (1,000 connections/s); superset, the time to answer "
+             "every Live chart of one refresh",
+             f"clients: {viewers_bench.CLIENT_PROCESSES} processes on the same 2 cores as the server and the stack",
+             "CPU: the server process(es) over the held period, in % of one core"]
+    report = reports.write_report("viewers", f"live viewers held ({mode})", rows, meta=reports.run_info(mode=mode),
+                                  notes=notes, plots=[reports.Plot("update delay and server CPU by viewers",
+                                                                   viewers_bench.plot(runs))],
+                                  details={"delays_ms": {r.viewers: r.delays_ms[:20000] for r in runs}})
+    console.print(f"report: {report}")
+
+
+
+@app.command("freshness")
+def freshness(
+    markers: int = typer.Option(20, "--markers", min=1, help="Marker events to time."),
+    min_gap: float = typer.Option(2.0, "--min-gap", min=0.1, help="Shortest random pause before a marker (s)."),
+    max_gap: float = typer.Option(6.0, "--max-gap", min=0.1, help="Longest random pause before a marker (s)."),
+    timeout: float = typer.Option(60.0, "--timeout", min=5, help="Give up on a marker after this many seconds."),
+    gateway_url: str = typer.Option(None, "--gateway-url", help="The Live page to watch (default the local "
+                                                                "gateway, GATEWAY_HOST:GATEWAY_PORT)."),
+) -> None:
+    """Time marker events from Kafka's acknowledgement to (a) their row in PostgreSQL
+    (`live_users_now`) and (b) the changed number on the gateway's Live page in a real
+    Chromium, during the demo's normal traffic (run `make demo` first). Each marker is a new
+    user on a site of its own, sent after a random pause. Prints p50/p95/p99/max; writes
+    reports/bench-freshness-*.md/.json with a plot. Exit 1 when a marker never showed.
+
+    Example: clickpulse bench freshness --markers 20
+    """
+    settings = ensure_secrets()
+    url = gateway_url or f"http://{settings.gateway_host}:{settings.gateway_port}"
+    with _progress() as progress:
+        result = freshness_bench.run(settings, url, markers, (min_gap, max(min_gap, max_gap)), timeout, progress)
+    rows = [{"hop": "event → PostgreSQL (live_users_now)", **result.stats("to_db")},
+            {"hop": "event → Live page DOM (Chromium)", **result.stats("to_page")}]
+    _table(f"freshness, {markers} markers (ms after Kafka's ack)",
+           [{k: (round(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
+    notes = [f"markers: new users on site {result.site}, one after a random pause of {min_gap:g}-{max_gap:g} s, "
+             "during the demo's traffic", f"Live page: {url}, signed in as {settings.superset_admin_user}",
+             "PostgreSQL polled every 50 ms; the page's changes stamped by a MutationObserver"]
+    details = {"markers": [{"n": m.n, "to_db_ms": m.to_db, "to_page_ms": m.to_page} for m in result.markers]}
+    report = reports.write_report("freshness", "event to database and to screen", rows,
+                                  meta=reports.run_info(gateway=url, tick_ms=settings.gateway_tick_ms), notes=notes,
+                                  plots=[reports.Plot("freshness per marker", freshness_bench.plot(result))],
+                                  details=details)
+    console.print(f"report: {report}")
+    if any(r["seen"] < r["of"] for r in rows):
+        console.print("[red]some markers never showed within --timeout[/]")
+        raise typer.Exit(1)

@@ -44,8 +44,8 @@ def demo(
                                      "(make demo TASKMANAGERS=2)."),
 ) -> None:
     """Start the local stack, create the tables, submit the metric jobs, load the dashboards,
-    send a few days of history (first run only), start the traffic generator and the
-    collector, and print where to look. Safe to run again.
+    send a few days of history (first run only), start the traffic generator, the
+    collector and the live gateway, and print where to look. Safe to run again.
 
     Example: clickpulse demo --rate 500 --kafka-brokers 3 --taskmanagers 2
     """
@@ -61,6 +61,7 @@ def demo(
         ("start the traffic generator", lambda: services.start_feeder(
             "generator", ["generate", "--rate", str(rate), "--sites", str(sites)])),
         ("start the collector", lambda: services.start_feeder("collector", ["collect"])),
+        ("start the live gateway", lambda: services.start_feeder("gateway", ["gateway"])),
     ]
     if not history_days:
         steps = [s for s in steps if not s[0].startswith("send ")]
@@ -80,6 +81,7 @@ clickpulse is running
     viewer        {s.superset_viewer_user} / {s.superset_viewer_password}
     site viewer   {s.superset_site_viewer_user} / {s.superset_site_viewer_password}   (sees only {s.superset_site_viewer_site})
   Collector demo  http://{s.collector_host}:{s.collector_port}/demo
+  Live page       http://{s.gateway_host}:{s.gateway_port}/   (pushed every second; same users as the dashboards)
   Kafka           {services.kafka_bootstrap(s)}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
   PostgreSQL      {s.dsn('reader')}   (read-only)
   Generator       {rate:g} events/s over {sites} sites

@@ -22,6 +22,7 @@ GENERATED = (
     "superset_analyst_password",
     "superset_viewer_password",
     "superset_site_viewer_password",
+    "gateway_secret_key",
 )
 
 

@@ -17,8 +17,8 @@ from .secrets import ensure_secrets
 
 ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
-# collector with `make demo`; `stack down` stops them like the services.
-FEEDERS = ["generator", "collector", "ticker"]
+# collector and the live gateway with `make demo`; `stack down` stops them like the services.
+FEEDERS = ["generator", "collector", "gateway", "ticker"]
 
 
 @dataclass
@@ -285,7 +285,8 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
                               procs.read_pid("superset"), settings.superset_url))
     for feeder, port, detail in (("ticker", None, f"ticks quiet partitions of {settings.events_topic}"),
                                  ("generator", None, "synthetic traffic"),
-                                 ("collector", settings.collector_port, "POST /collect, /demo")):
+                                 ("collector", settings.collector_port, "POST /collect, /demo"),
+                                 ("gateway", settings.gateway_port, "Live page, Server-Sent Events")):
         pid = procs.read_pid(feeder)
         if pid or feeder in supervisor.wanted():
             healthy = bool(pid) and (procs.port_open(port) if port else True)
