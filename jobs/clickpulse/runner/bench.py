@@ -242,13 +242,27 @@ def _moved(flink: Flink, jid: str) -> tuple[int, int]:
     return source, moved + source
 
 
+def _submit(settings: Settings, variant: Variant, job_name: str):
+    """Plan and submit the variant's job. Planning again in a new table environment now and
+    then is needed: after a long run, PyFlink may call the planner on a py4j thread where
+    Calcite's thread-local metadata provider was never set ("NullPointerException:
+    metadataHandlerProvider"); a new environment sets it on the calling thread."""
+    for attempt in range(3):
+        try:
+            return _statement_set(settings, variant, job_name).execute()
+        except Exception as e:  # noqa: BLE001 - py4j wraps the Java exception
+            if "metadataHandlerProvider" not in str(e) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def run_variant(settings: Settings, backlog: Backlog, variant: Variant, procs: Processes, progress=None,
                 timeout: float = 3600, hot: HotSpots | None = None) -> Run:
     flink = Flink(settings.flink_rest_url)
     job_name = f"clickpulse-bench-{uuid.uuid4().hex[:6]}"
     bench = bench_settings(settings, backlog)
     task = progress.add_task(variant.label, total=backlog.records) if progress else None
-    result = _statement_set(bench, variant, job_name).execute()
+    result = _submit(bench, variant, job_name)
     jid = str(result.get_job_client().get_job_id())
     try:
         flink.wait_state(jid, {"RUNNING"})
