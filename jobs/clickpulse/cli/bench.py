@@ -200,6 +200,8 @@ def viewers(
     mode: str = typer.Option("sse", "--mode", help="sse: live gateway streams; superset: the Live dashboard's "
                                                    "chart-data requests."),
     refresh: float = typer.Option(10, "--refresh", min=1, help="superset mode: seconds between a viewer's refreshes."),
+    running: bool = typer.Option(False, "--running", help="sse mode: load the stack's own gateway (GATEWAY_PORT) "
+                                                          "instead of starting one, e.g. while `bench freshness` runs."),
 ) -> None:
     """Hold VIEWERS simulated live viewers on 127.0.0.1 for SECONDS each run (a mix of admins,
     on every site or one, and single-site viewers) and measure the update delay (each
@@ -216,7 +218,7 @@ def viewers(
     runs = []
     with _progress() as progress:
         if mode == "sse":
-            gateway = viewers_bench.GatewayProcess(settings)
+            gateway = (viewers_bench.RunningGateway if running else viewers_bench.GatewayProcess)(settings)
             try:
                 logins = viewers_bench.gateway_logins(gateway.url, settings)
                 sites = viewers_bench.current_sites(gateway.url, logins[0].cookie)
