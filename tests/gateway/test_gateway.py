@@ -70,6 +70,7 @@ def test_the_admin_sees_every_site(gateway, synced, live_sites):
         assert payload["users_now"]["by_site"][site.site_id] == site.users
     one = admin.get("/api/live", params={"site": live_sites[1].site_id}).json()
     assert one["sites"] == [live_sites[1].site_id]
+    assert {s.site_id for s in live_sites} <= set(one["site_options"])   # the filter still offers the others
     assert one["users_now"] == {**one["users_now"], "value": live_sites[1].users, "provisional": True}
     assert [p["page"] for p in one["top_pages"]["rows"]] == [live_sites[1].page]
     assert one["events"]["this_minute"]["value"] == 3 * live_sites[1].users
@@ -83,7 +84,7 @@ def test_a_site_viewers_stream_carries_only_its_site(gateway, synced, live_sites
     viewer = login(gateway, username, password)
     # the unfiltered stream: all the sites this viewer may see, which is one
     events, raw = read_events(viewer, "/stream", lambda p: p["users_now"]["value"] == mine.users)
-    assert events[-1]["sites"] == [mine.site_id]
+    assert events[-1]["sites"] == events[-1]["site_options"] == [mine.site_id]
     # a change to both sites reaches the viewer as its own site's number only
     set_users(synced, mine, 55)
     set_users(synced, other, 99)
