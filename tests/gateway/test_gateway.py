@@ -66,18 +66,19 @@ def test_the_admin_sees_every_site(gateway, synced, live_sites):
     for site in live_sites:   # written now, as the job keeps rewriting them: this minute's rows
         remove_rows(synced, site.site_id)
         write_live_rows(synced, site)
+    written_ms = time.time() * 1000
     admin = login(gateway, synced.superset_admin_user, synced.superset_admin_password)
     deadline = time.monotonic() + 15
     while True:   # the next tick's read has them
         payload = admin.get("/api/live").json()
-        rows_in = all(s.site_id in payload["sites"] and payload["funnel"]["steps"] for s in live_sites)
-        if rows_in or time.monotonic() > deadline:
+        if payload["tick"] > written_ms or time.monotonic() > deadline:   # a tick that began after the writes
             break
         time.sleep(0.25)
     for site in live_sites:
         assert site.site_id in payload["sites"]
         assert payload["users_now"]["by_site"][site.site_id] == site.users
     one = admin.get("/api/live", params={"site": live_sites[1].site_id}).json()
+    assert one["tick"] > written_ms
     assert one["sites"] == [live_sites[1].site_id]
     assert {s.site_id for s in live_sites} <= set(one["site_options"])   # the filter still offers the others
     assert one["users_now"] == {**one["users_now"], "value": live_sites[1].users, "provisional": True}
