@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -14,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import reports
-from ..dashboards import bench as dashboards_bench, benchdata
+from ..dashboards import bench as dashboards_bench, benchdata, rls
+from ..dashboards.client import admin_session
+from ..dashboards.roles import SITE_VIEWER, Security
+from ..dashboards.sync import bind_site_viewer
 from ..db.migrations import detect_backend
 from ..errors import ClickpulseError
 from ..gateway import bench as viewers_bench, freshness as freshness_bench
@@ -377,6 +381,8 @@ def viewers(
     mode: str = typer.Option("sse", "--mode", help="sse: live gateway streams; superset: the Live dashboard's "
                                                    "chart-data requests."),
     refresh: float = typer.Option(10, "--refresh", min=1, help="superset mode: seconds between a viewer's refreshes."),
+    running: bool = typer.Option(False, "--running", help="sse mode: load the stack's own gateway (GATEWAY_PORT) "
+                                                          "instead of starting one, e.g. while `bench freshness` runs."),
 ) -> None:
     """Hold VIEWERS simulated live viewers on 127.0.0.1 for SECONDS each run (a mix of admins,
     on every site or one, and single-site viewers) and measure the update delay (each
@@ -393,7 +399,7 @@ def viewers(
     runs = []
     with _progress() as progress:
         if mode == "sse":
-            gateway = viewers_bench.GatewayProcess(settings)
+            gateway = (viewers_bench.RunningGateway if running else viewers_bench.GatewayProcess)(settings)
             try:
                 logins = viewers_bench.gateway_logins(gateway.url, settings)
                 sites = viewers_bench.current_sites(gateway.url, logins[0].cookie)
@@ -431,6 +437,9 @@ def freshness(
     timeout: float = typer.Option(60.0, "--timeout", min=5, help="Give up on a marker after this many seconds."),
     gateway_url: str = typer.Option(None, "--gateway-url", help="The Live page to watch (default the local "
                                                                 "gateway, GATEWAY_HOST:GATEWAY_PORT)."),
+    superset: bool = typer.Option(False, "--superset/--no-superset",
+                                  help="Also watch the Superset Live dashboard's \"Users right now\", as a viewer "
+                                       "bound to the marker site (created for the run, then deactivated)."),
 ) -> None:
     """Time marker events from Kafka's acknowledgement to (a) their row in PostgreSQL
     (`live_users_now`) and (b) the changed number on the gateway's Live page in a real
@@ -442,16 +451,26 @@ def freshness(
     """
     settings = ensure_secrets()
     url = gateway_url or f"http://{settings.gateway_host}:{settings.gateway_port}"
-    with _progress() as progress:
-        result = freshness_bench.run(settings, url, markers, (min_gap, max(min_gap, max_gap)), timeout, progress)
+    site = freshness_bench.new_site()
+    login = _bench_site_viewer(settings, site) if superset else None
+    try:
+        with _progress() as progress:
+            result = freshness_bench.run(settings, url, markers, (min_gap, max(min_gap, max_gap)), timeout, progress,
+                                         superset_login=login, site=site)
+    finally:
+        if login:
+            _drop_bench_site_viewer(settings, site, login[0])
     rows = [{"hop": "event → PostgreSQL (live_users_now)", **result.stats("to_db")},
             {"hop": "event → Live page DOM (Chromium)", **result.stats("to_page")}]
+    if superset:
+        rows.append({"hop": "event → Superset Live dashboard DOM", **result.stats("to_superset")})
     _table(f"freshness, {markers} markers (ms after Kafka's ack)",
            [{k: (round(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
     notes = [f"markers: new users on site {result.site}, one after a random pause of {min_gap:g}-{max_gap:g} s, "
              "during the demo's traffic", f"Live page: {url}, signed in as {settings.superset_admin_user}",
              "PostgreSQL polled every 50 ms; the page's changes stamped by a MutationObserver"]
-    details = {"markers": [{"n": m.n, "to_db_ms": m.to_db, "to_page_ms": m.to_page} for m in result.markers]}
+    details = {"markers": [{"n": m.n, "to_db_ms": m.to_db, "to_page_ms": m.to_page, "to_superset_ms": m.to_superset}
+                           for m in result.markers]}
     report = reports.write_report("freshness", "event to database and to screen", rows,
                                   meta=reports.run_info(gateway=url, tick_ms=settings.gateway_tick_ms), notes=notes,
                                   plots=[reports.Plot("freshness per marker", freshness_bench.plot(result))],
@@ -460,3 +479,21 @@ def freshness(
     if any(r["seen"] < r["of"] for r in rows):
         console.print("[red]some markers never showed within --timeout[/]")
         raise typer.Exit(1)
+
+
+def _bench_site_viewer(settings, site: str) -> tuple[str, str]:
+    """A Superset viewer bound to the marker site (row-level security), for this run only."""
+    username, password = "bench_freshness_viewer", secrets.token_urlsafe(18)
+    with admin_session(settings) as sp:
+        bind_site_viewer(sp, username, password, site)
+    return username, password
+
+
+def _drop_bench_site_viewer(settings, site: str, username: str) -> None:
+    # Superset cannot delete a user who has opened a dashboard: deactivated instead
+    with admin_session(settings) as sp:
+        sec = Security(sp)
+        user = sec.find_user(username)
+        if user:
+            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()[SITE_VIEWER]]})
+        rls.delete_site_rule(sp, sec, site)

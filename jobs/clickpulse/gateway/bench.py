@@ -123,9 +123,13 @@ class GatewayProcess:
 
     def idle(self, seconds: float = 5.0) -> tuple[float, float]:
         """CPU (% of a core) and RSS of the gateway ticking with no viewer."""
-        cpu0, t0 = cpu_seconds([self.proc.pid]), time.monotonic()
+        cpu0, t0 = cpu_seconds([self.pid]), time.monotonic()
         time.sleep(seconds)
-        return (cpu_seconds([self.proc.pid]) - cpu0) / (time.monotonic() - t0) * 100, rss_mb([self.proc.pid])
+        return (cpu_seconds([self.pid]) - cpu0) / (time.monotonic() - t0) * 100, rss_mb([self.pid])
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -133,6 +137,24 @@ class GatewayProcess:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class RunningGateway(GatewayProcess):
+    """The stack's own gateway (`make demo`), e.g. to time freshness under viewer load."""
+
+    def __init__(self, settings: Settings):
+        pid = procs.read_pid("gateway")
+        if not pid:
+            raise ClickpulseError("the stack's gateway is not running: `make demo`, or drop --running")
+        self._pid = pid
+        self.url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def stop(self) -> None:
+        """Left running: it is the stack's."""
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -278,13 +300,13 @@ def run_sse(settings: Settings, n: int, seconds: float, gateway: GatewayProcess,
     task = progress.add_task(f"{n:,} viewers (sse)", total=ramp_s + seconds) if progress else None
     started = time.time()
     time.sleep(ramp_s)
-    cpu0, t0 = cpu_seconds([gateway.proc.pid]), time.monotonic()
+    cpu0, t0 = cpu_seconds([gateway.pid]), time.monotonic()
     while time.time() < stop_at - 0.5:
         time.sleep(0.5)
         if task is not None:
             progress.update(task, completed=time.time() - started)
-    cpu1, t1 = cpu_seconds([gateway.proc.pid]), time.monotonic()
-    rss = rss_mb([gateway.proc.pid])
+    cpu1, t1 = cpu_seconds([gateway.pid]), time.monotonic()
+    rss = rss_mb([gateway.pid])
     results = [queue.get(timeout=120) for _ in clients]
     for c in clients:
         c.join(timeout=30)

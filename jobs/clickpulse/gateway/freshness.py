@@ -34,12 +34,34 @@ OBSERVER = """() => {
 }"""
 
 
+# The Superset Live dashboard's "Users right now" big number: its chart is re-rendered on
+# every refresh, so the observer watches the chart's grid cell and reads the number anew.
+SUPERSET_CHART = "Users right now"
+SUPERSET_OBSERVER = """(name) => {
+  window.__changes = [];
+  const cell = document.querySelector(`[data-test="chart-grid-component"][data-test-chart-name="${name}"]`);
+  let last = null;
+  const record = () => {
+    const el = cell.querySelector('.header-line');
+    const text = el ? el.textContent.trim() : null;
+    if (text !== last) { last = text; window.__changes.push([text, Date.now()]); }
+  };
+  new MutationObserver(record).observe(cell, {childList: true, characterData: true, subtree: true});
+  record();
+}"""
+
+
 @dataclass
 class Marker:
     n: int                 # the site's users right now once this marker counts
     produced_ms: float     # Kafka acknowledged it
     db_ms: float | None = None
     page_ms: float | None = None
+    superset_ms: float | None = None
+
+    @property
+    def to_superset(self) -> float | None:
+        return None if self.superset_ms is None else self.superset_ms - self.produced_ms
 
     @property
     def to_db(self) -> float | None:
@@ -98,6 +120,24 @@ def open_live_page(playwright, settings: Settings, gateway_url: str, site: str):
     return browser, page
 
 
+def open_superset_live(playwright, settings: Settings, username: str, password: str):
+    """The Superset Live dashboard, signed in as a viewer bound to the marker site (so its
+    "Users right now" counts only the markers)."""
+    browser = launch_chromium(playwright, settings)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    base = settings.superset_url.rstrip("/")
+    page.goto(base + "/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+    page.goto(base + "/superset/dashboard/live/")
+    page.wait_for_selector(f'[data-test="chart-grid-component"][data-test-chart-name="{SUPERSET_CHART}"] .header-line',
+                           timeout=120_000)
+    page.evaluate(SUPERSET_OBSERVER, SUPERSET_CHART)
+    return browser, page
+
+
 def page_seen(page, n: int) -> float | None:
     """When the page first showed `n` users (browser epoch ms), if it has."""
     for text, at in page.evaluate("window.__changes"):
@@ -107,12 +147,12 @@ def page_seen(page, n: int) -> float | None:
 
 
 def run(settings: Settings, gateway_url: str, markers: int, gap_s: tuple[float, float], timeout_s: float,
-        progress=None) -> Result:
+        progress=None, superset_login: tuple[str, str] | None = None, site: str | None = None) -> Result:
     """Send `markers` markers, each after a random gap, and time each to the database and the page."""
     # lazy: Playwright is an optional dependency (the test extra); only this bench drives a browser
     from playwright.sync_api import sync_playwright
 
-    site = f"fresh-{uuid.uuid4().hex[:8]}"
+    site = site or new_site()
     result = Result(site)
     producer = Producer(producer_config(settings, "clickpulse-bench-freshness", **{"linger.ms": 0}))
     task = progress.add_task("marker events", total=markers) if progress else None
@@ -124,23 +164,33 @@ def run(settings: Settings, gateway_url: str, markers: int, gap_s: tuple[float, 
         page.wait_for_function("document.querySelector('[data-testid=users-now]').textContent === '1'",
                                timeout=timeout_s * 1000)
         del first
+        superset = open_superset_live(p, settings, *superset_login) if superset_login else None
         try:
             for i in range(markers):
                 time.sleep(random.uniform(*gap_s))   # a random phase against the job's bundles and the ticks
                 marker = Marker(i + 2, produce(producer, settings, site))
                 result.markers.append(marker)
                 deadline = time.time() + timeout_s
-                while time.time() < deadline and (marker.db_ms is None or marker.page_ms is None):
+                while time.time() < deadline and (marker.db_ms is None or marker.page_ms is None or
+                                                  (superset and marker.superset_ms is None)):
                     if marker.db_ms is None and db_users(conn, site) >= marker.n:
                         marker.db_ms = time.time() * 1000
                     if marker.page_ms is None:
                         marker.page_ms = page_seen(page, marker.n)
+                    if superset and marker.superset_ms is None:
+                        marker.superset_ms = page_seen(superset[1], marker.n)
                     time.sleep(0.05)
                 if task is not None:
                     progress.advance(task)
         finally:
             browser.close()
+            if superset:
+                superset[0].close()
     return result
+
+
+def new_site() -> str:
+    return f"fresh-{uuid.uuid4().hex[:8]}"
 
 
 def _wait(predicate, timeout_s: float) -> None:
@@ -158,6 +208,9 @@ def plot(result: Result):
     xs = range(1, len(result.markers) + 1)
     ax.plot(xs, [(m.to_db or 0) / 1000 for m in result.markers], marker="o", label="event → PostgreSQL")
     ax.plot(xs, [(m.to_page or 0) / 1000 for m in result.markers], marker="o", label="event → Live page DOM")
+    if any(m.superset_ms for m in result.markers):
+        ax.plot(xs, [(m.to_superset or 0) / 1000 for m in result.markers], marker="o",
+                label="event → Superset Live dashboard DOM")
     ax.axhline(5, color="grey", linestyle="--", label="5 s budget")
     ax.set(xlabel="marker", ylabel="seconds after Kafka's ack", title="freshness of users right now")
     ax.legend(fontsize=7)

@@ -109,6 +109,8 @@ def payload(snap: Snapshot, view: View) -> dict:
     sites = view.sites(snap.sites)
     return {
         "sites": sites,
+        # what the site filter may offer: every site of the scope, whichever is chosen
+        "site_options": View(view.scope).sites(snap.sites),
         "segments": _segment_options(snap, sites),
         "filters": {"site": view.site, **{s: getattr(view, s) for s in SEGMENTS}},
         "users_now": _users(snap, sites, view),

@@ -44,8 +44,7 @@
   }
 
   function render(p) {
-    options($("f-site"), p.sites.concat(p.filters.site && !p.sites.includes(p.filters.site) ? [p.filters.site] : []),
-            p.filters.site);
+    options($("f-site"), p.site_options, p.filters.site);
     ["country", "device", "plan"].forEach((s) => options($("f-" + s), p.segments[s], p.filters[s]));
 
     $("users-now").textContent = fmt(p.users_now.value);
