@@ -33,6 +33,7 @@ PLANS = ["free", "pro"]
 PAGES = ["/", "/pricing", "/docs", "/blog", "/landing/a", "/products/1", "/products/2", "/cart", "/signup",
          "/about", "/contact", "/products/3"]
 INVALID_REASONS = ["not_json", "missing_field:user_id"]
+BOT_REASONS = ["user_agent", "rate"]
 
 # How far back the seeded windows reach: the Live and Pipeline health dashboards look at
 # the last hours, Funnels at the last days, Trends at up to 90 days.
@@ -81,7 +82,7 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
     minutes = [last - dt.timedelta(minutes=i) for i in range(MINUTES)]
     m1 = dt.timedelta(minutes=1)
 
-    epm, au1m, top, late, invalid = [], [], [], [], []
+    epm, au1m, top, late, invalid, bot = [], [], [], [], [], []
     for w in minutes:
         for et in EVENT_TYPES:
             for c in COUNTRIES:
@@ -104,6 +105,8 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
             top.append((w, w + m1, site_id, page, v, max(1, v // 2), rank))
         if rnd.random() < 0.3:
             late.append((w, site_id, rnd.randint(1, 5)))
+        if rnd.random() < 0.3:
+            bot.append((w, w + m1, site_id, rnd.choice(BOT_REASONS), rnd.randint(1, 40)))
         if rnd.random() < 0.3:
             invalid.append((w, site_id, rnd.choice(INVALID_REASONS), rnd.randint(1, 3)))
 
@@ -190,6 +193,8 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
         _upsert(cur, "funnel_conversions", ["hour_start", "site_id", "funnel", "step"], funnels,
                 ["hour_start", "site_id", "funnel", "step", "step_name", "users"])
         _upsert(cur, "late_events", ["minute", "site_id"], late, ["minute", "site_id", "events"])
+        _upsert(cur, "bot_events", ["window_start", "site_id", "reason"], bot,
+                ["window_start", "window_end", "site_id", "reason", "events"])
         _upsert(cur, "invalid_events", ["minute", "site_id", "reason"], invalid,
                 ["minute", "site_id", "reason", "events"])
         conn.commit()
@@ -237,7 +242,7 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
 
 SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
                "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
-               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events"]
+               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events"]
 
 
 def remove_site(settings: Settings, site_id: str) -> None:
