@@ -237,7 +237,8 @@ def _moved(flink: Flink, jid: str) -> tuple[int, int]:
     for v in job["vertices"]:
         m = v["metrics"]
         if v["name"].startswith("Source:"):
-            source = max(int(m["write-records"]), int(m["read-records"]))
+            # records read; write-records counts each record once per consumer of the source
+            source += int(m["read-records"])
         moved += int(m["read-records"]) + int(m["write-records"])
     return source, moved + source
 
