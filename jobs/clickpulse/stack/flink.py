@@ -159,6 +159,8 @@ def start_taskmanager(settings: Settings, i: int = 1, wait: bool = True) -> int:
     """Start TaskManager number i. Its resource id is stable (tm-i): when it comes back
     after a crash, the JobManager replaces the dead registration at once instead of
     waiting for heartbeats to time out, so the job restarts within seconds."""
+    if pid := procs.read_pid(taskmanager_name(i)):  # already back (the supervisor was first)
+        return pid
     before = _taskmanager_paths(settings)
     pid = procs.start(taskmanager_name(i), [*_script("taskmanager.sh"), "start-foreground",
                                             f"-Dtaskmanager.resource-id=tm-{i}"], env=_env())
