@@ -370,6 +370,7 @@ def _freshness_plot(outcomes, target_s: float) -> reports.Plot:
     ax.set_xlabel("seconds since the fault")
     ax.set_ylabel("freshness (s behind)")
     ax.set_yscale("symlog")
+    ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
     return reports.Plot("freshness of the raw events table around each fault", fig)
 

@@ -84,7 +84,7 @@ high-availability:
 """
 
 
-def prepare(settings: Settings, progress=None, ha: bool = False) -> None:
+def prepare(settings: Settings, progress=None, ha: bool = False, taskmanagers: int = 1) -> None:
     conf, lib = home() / "conf", home() / "lib"
     conf.mkdir(parents=True, exist_ok=True)
     lib.mkdir(parents=True, exist_ok=True)
@@ -103,8 +103,10 @@ def prepare(settings: Settings, progress=None, ha: bool = False) -> None:
     _, rest_port = settings.flink_rest_host_port
     text = Template((INFRA_DIR / "flink" / "config.yaml").read_text()).substitute(
         java_opts=java_opts,
-        # room for the suite, a second suite (tests, a replay) and a benchmark job side by side
-        slots=max(8, settings.job_parallelism * 4),
+        # room for the suite, a second suite (tests, a replay) and a benchmark job side by side,
+        # spread over the TaskManagers: each slot keeps the managed memory it has with one
+        # (too little fails operators with "minBucketMemorySize is not valid")
+        slots=max(settings.job_parallelism, max(8, settings.job_parallelism * 4) // taskmanagers),
         parallelism=settings.job_parallelism,
         taskmanager_memory=settings.taskmanager_memory,
         state_backend=settings.state_backend,
@@ -131,7 +133,7 @@ def start(settings: Settings, progress=None, taskmanagers: int = 1, ha: bool = F
     """Start what is missing: the JobManager if none runs, then each TaskManager that is not
     running. A JobManager that still holds the REST port after its TaskManager died is kept,
     and only the TaskManager is started again."""
-    prepare(settings, progress, ha)
+    prepare(settings, progress, ha, taskmanagers)
     if not jobmanager_pid():
         _, rest_port = settings.flink_rest_host_port
         procs.ensure_port_free(rest_port, "Flink's REST API", "FLINK_REST_URL")
@@ -157,6 +159,8 @@ def start_taskmanager(settings: Settings, i: int = 1, wait: bool = True) -> int:
     """Start TaskManager number i. Its resource id is stable (tm-i): when it comes back
     after a crash, the JobManager replaces the dead registration at once instead of
     waiting for heartbeats to time out, so the job restarts within seconds."""
+    if pid := procs.read_pid(taskmanager_name(i)):  # already back (the supervisor was first)
+        return pid
     before = _taskmanager_paths(settings)
     pid = procs.start(taskmanager_name(i), [*_script("taskmanager.sh"), "start-foreground",
                                             f"-Dtaskmanager.resource-id=tm-{i}"], env=_env())

@@ -217,7 +217,7 @@ def run_scenario(settings: Settings, scenario: Scenario, *, rate: float, warmup_
         sum(len(r.missing) for r in v.results), sum(len(r.different) for r in v.results),
         sum(len(r.extra) for r in v.results), sum(r.open for r in v.results),
         max(during) if during else None, (recovered_at - fault_at) if recovered_at else None, acted,
-        [(t - fault_at, f) for t, f in fresh.samples],
+        [(t - fault_at, f) for t, f in fresh.samples if t <= halted_at],  # after that no events come
     )
 
 
