@@ -87,6 +87,8 @@ TABLES = [
           (("minute", "ts"), ("site_id", "text"), ("events", "bigint")), "90 days", M),
     Table("invalid_events", "minute", ("minute", "site_id", "reason"),
           (("minute", "ts"), ("site_id", "text"), ("reason", "text"), ("events", "bigint")), "90 days", M),
+    Table("bot_events", "window_start", ("window_start", "site_id", "reason"),
+          (*WINDOW, ("site_id", "text"), ("reason", "text"), ("events", "bigint")), "90 days", M),
 ]
 BY_NAME = {t.name: t for t in TABLES}
 
