@@ -59,7 +59,8 @@ def demo(
         ("load the dashboards", lambda: _cli("dashboards", "sync")),
         (f"send {history_days} days of history", lambda: send_history(settings, history_days, history_rate, sites)),
         ("start the traffic generator", lambda: services.start_feeder(
-            "generator", ["generate", "--rate", str(rate), "--sites", str(sites)])),
+            # 1% bot traffic: the Pipeline health dashboard's bot chart has something to show
+            "generator", ["generate", "--rate", str(rate), "--sites", str(sites), "--bots", "0.01"])),
         ("start the collector", lambda: services.start_feeder("collector", ["collect"])),
         ("start the live gateway", lambda: services.start_feeder("gateway", ["gateway"])),
     ]
@@ -84,7 +85,7 @@ clickpulse is running
   Live page       http://{s.gateway_host}:{s.gateway_port}/   (pushed every second; same users as the dashboards)
   Kafka           {services.kafka_bootstrap(s)}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
   PostgreSQL      {s.dsn('reader')}   (read-only)
-  Generator       {rate:g} events/s over {sites} sites
+  Generator       {rate:g} events/s over {sites} sites (1% of them bots, kept out of the user metrics)
 
   Other tools:    eval "$(clickpulse stack env)"
   Status:         clickpulse stack status
