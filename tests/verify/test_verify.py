@@ -60,7 +60,8 @@ def suite(flink, tmp_path_factory, request):
     run_cli("generate", "--topic", scratch, "--seed", "21", "--start", START.isoformat(), "--duration", "2h",
             "--rate", "1", "--daily-amplitude", "0", "--speed", "0", "--sites", "2", "--site-prefix", f"vf-{tag}",
             "--late", "0.01", "--duplicates", "0.01", "--malformed", "0.01", "--out-of-order", "0.05",
-            "--truth", str(out / "truth.json"), "--quiet", env=env, timeout=300)
+            # bots too: every final table, bot_events included, must have rows to compare
+            "--bots", "0.02", "--truth", str(out / "truth.json"), "--quiet", env=env, timeout=300)
     produce_as_live(flink, env["CLICKPULSE_EVENTS_TOPIC"], out / "truth.records.jsonl")
     run_cli("jobs", "flush", env=env)   # close every window of that day
     verify_env = {k: v for k, v in env.items() if k != "POSTGRES_DB"}
