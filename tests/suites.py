@@ -5,8 +5,12 @@ neither disturbs nor is disturbed by a demo or another test running on the same 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
+from clickpulse.dashboards import rls
+from clickpulse.dashboards.client import admin_session
+from clickpulse.dashboards.roles import Security
 from clickpulse.stack.kafka import admin
 from clickpulse.stack.postgres import connect
 from conftest import run_cli
@@ -33,3 +37,25 @@ def isolated_suite(settings, request, name: str, **extra_env: str) -> tuple[dict
     run_cli("db", "migrate", env=env)
     run_cli("jobs", "submit", env=env, timeout=300)
     return env, tag
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:PORT (binding it works)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def unbind_site_viewer(settings, username: str, site: str) -> None:
+    """Undo dashboards.sync.bind_site_viewer for a test user. Superset cannot delete a user
+    who has used a dashboard (its filter state references it), so it is deactivated; a login
+    of its own, because by the end of a long session an earlier token has expired."""
+    with admin_session(settings) as sp:
+        sec = Security(sp)
+        user = sec.find_user(username)
+        if user:
+            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
+        rls.delete_site_rule(sp, sec, site)

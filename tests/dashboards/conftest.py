@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from clickpulse.dashboards import rls
 from clickpulse.dashboards.client import admin_session
-from clickpulse.dashboards.roles import Security
 from clickpulse.dashboards.sync import bind_site_viewer
+from suites import unbind_site_viewer
 from conftest import ROOT, run_cli
 
 from . import seed
@@ -55,13 +54,7 @@ def site_viewer(synced, seeded, admin):
     username, password = "test_site_viewer", uuid.uuid4().hex
     bind_site_viewer(admin, username, password, site)
     yield username, password, site
-    # a login of its own: by the end of a long session the admin fixture's token has expired
-    with admin_session(synced) as sp:
-        sec = Security(sp)
-        user = sec.find_user(username)
-        if user:
-            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
-        rls.delete_site_rule(sp, sec, site)
+    unbind_site_viewer(synced, username, site)
 
 
 @pytest.fixture(scope="session")

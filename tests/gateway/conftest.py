@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from clickpulse.dashboards import rls
 from clickpulse.dashboards.client import admin_session
-from clickpulse.dashboards.roles import Security
 from clickpulse.dashboards.sync import bind_site_viewer
 from clickpulse.stack import postgres
+from suites import unbind_site_viewer
 from conftest import CLI, ROOT, run_cli
 
 UTC = dt.timezone.utc
@@ -102,12 +101,7 @@ def site_viewer(synced, live_sites):
     with admin_session(synced) as sp:
         bind_site_viewer(sp, username, password, site)
     yield username, password, site
-    with admin_session(synced) as sp:
-        sec = Security(sp)
-        user = sec.find_user(username)
-        if user:
-            sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
-        rls.delete_site_rule(sp, sec, site)
+    unbind_site_viewer(synced, username, site)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ shared one."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ import pytest
 
 from clickpulse.paths import state_dir
 from conftest import run_cli
+from suites import port_free
 
 from .support import KafkaTail, collector_process, event, free_port
 
@@ -24,7 +24,7 @@ from .support import KafkaTail, collector_process, event, free_port
 def throwaway_kafka():
     while True:
         port = free_port()
-        if all(_port_free(p) for p in (port + 1,)):
+        if all(port_free(p) for p in (port + 1,)):
             break
     home = state_dir() / "test-stacks" / f"ingest-{uuid.uuid4().hex[:8]}"
     home.mkdir(parents=True)
@@ -35,14 +35,6 @@ def throwaway_kafka():
     finally:
         run_cli("stack", "clean", env=env)
 
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 class Client(threading.Thread):

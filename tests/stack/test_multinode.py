@@ -22,15 +22,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from clickpulse.paths import state_dir
 from clickpulse.stack import procs
 from conftest import run_cli
+from suites import port_free
 
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def _free_block(size: int) -> int:
@@ -39,7 +32,7 @@ def _free_block(size: int) -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             base = s.getsockname()[1]
-        if base + size < 65000 and all(_free(base + i) for i in range(size)):
+        if base + size < 65000 and all(port_free(base + i) for i in range(size)):
             return base
 
 
