@@ -69,3 +69,47 @@ def test_a_service_stopped_on_purpose_stays_stopped(flink):
     assert "ticker" not in supervisor.wanted()
     run_cli("stack", "up", "--only", "kafka")
     assert procs.read_pid("ticker") and "ticker" in supervisor.wanted()
+
+
+def test_supervisor_gives_up_on_a_service_that_keeps_crashing(tmp_path, monkeypatch):
+    """A service that dies within a minute of each restart is restarted 5 times, then given
+    up on with the reason and the fix named, and is not restarted again until someone
+    repairs it. Real processes (a bash that exits 3 after printing its complaint); the
+    back-off is shortened so the six deaths take seconds instead of 31."""
+    monkeypatch.setenv("CLICKPULSE_HOME", str(tmp_path))
+    monkeypatch.setattr(supervisor, "BACKOFF_FIRST_S", 0.05)
+    name = "crashy"
+    starts = []
+
+    def restart() -> int:
+        starts.append(procs.start(name, ["bash", "-c", "echo 'bad setting CRASHY_PORT'; exit 3"]))
+        return starts[-1]
+
+    unit = supervisor.Unit(name, alive=lambda: procs.read_pid(name) is not None, restart=restart)
+    restart()
+    state = supervisor._State(last_restart=time.monotonic())
+    deadline = time.monotonic() + 30
+    while not state.gave_up:
+        assert time.monotonic() < deadline, f"no give-up after {len(starts)} starts: {supervisor.history()}"
+        supervisor.check(unit, state)
+        time.sleep(0.1)
+
+    events = [e["event"] for e in supervisor.history() if e["unit"] == name]
+    assert events.count("restarted") == supervisor.MAX_FAST_FAILURES
+    assert events[-1] == "gave-up" and events.count("gave-up") == 1
+    gave_up = supervisor.history()[-1]
+    assert "exited with status 3" in gave_up["reason"] and "bad setting CRASHY_PORT" in gave_up["reason"]
+    assert f"{name}.log" in gave_up["fix"] and "clickpulse stack up" in gave_up["fix"]
+    assert supervisor.summary()[name].gave_up
+
+    # given up: further looks restart nothing
+    for _ in range(10):
+        supervisor.check(unit, state)
+        time.sleep(0.05)
+    assert len(starts) == 1 + supervisor.MAX_FAST_FAILURES
+
+    # repaired by hand (a start that stays up): the supervisor sees it and watches it again
+    procs.start(name, ["sleep", "30"])
+    supervisor.check(unit, state)
+    assert not state.gave_up
+    procs.stop(name)
