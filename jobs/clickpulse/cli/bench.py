@@ -297,9 +297,10 @@ def faults(
     target_s: float = typer.Option(15, "--target-s", help="Freshness target (seconds behind the wall clock)."),
 ) -> None:
     """Inject failures into the running local stack under steady load through the collector
-    (kill -9 a TaskManager; restart the only broker, or kill one of 3 and the JobManager in
-    the multi-node mode; stop PostgreSQL for 60 s; a 10x burst for 60 s) and report, per
-    scenario: events sent / acknowledged / in Kafka, `verify` differences in the closed
+    (kill -9 a TaskManager; restart the only broker, or in the multi-node mode kill one of 3,
+    the one leading most of the collector's partitions, and the JobManager; stop PostgreSQL
+    for 60 s; a 10x burst for 60 s) and report, per scenario: events sent / acknowledged /
+    refused by the collector (and for how long) / in Kafka, `verify` differences in the closed
     windows, the worst freshness during the fault, the time until it is back under the
     target, and whether anyone had to act. Needs `clickpulse demo` (stack, suite, collector)
     running. Writes reports/bench-faults-TIMESTAMP.md with a freshness plot.
@@ -350,7 +351,8 @@ def _require_pipeline(settings) -> None:
 
 
 def _fault_row(o) -> dict:
-    return {"scenario": o.scenario, "sent": o.sent, "acknowledged": o.acked, "in Kafka": o.in_kafka,
+    return {"scenario": o.scenario, "sent": o.sent, "acknowledged": o.acked,
+            "refused (503)": o.refused, "refusing for (s)": f"{o.refused_s:.0f}", "in Kafka": o.in_kafka,
             "acked not in Kafka": o.acked_missing,
             "verify missing/different/extra": f"{o.missing_rows}/{o.different_rows}/{o.extra_rows}",
             "open rows": o.open_rows,

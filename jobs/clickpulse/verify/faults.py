@@ -20,12 +20,14 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import psycopg
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from ..settings import Settings
 from ..stack import flink, procs, services
@@ -43,6 +45,8 @@ class Load:
     sent: int = 0
     acked: set = field(default_factory=set)
     refused: int = 0
+    # monotonic times of refused batches: how long the collector turned clients away
+    refused_at: list = field(default_factory=list)
     halt: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> threading.Thread:
@@ -69,6 +73,7 @@ class Load:
                     self.acked.update(e["event_id"] for e in batch)
                 else:
                     self.refused += len(batch)
+                    self.refused_at.append(time.monotonic())
                 next_at += self.batch / self.rate
                 time.sleep(max(0.0, next_at - time.monotonic()))
                 if time.monotonic() - next_at > 5:  # cannot keep up: do not burst to catch up
@@ -135,6 +140,19 @@ def _kill_broker(r: Run) -> None:
     procs.kill9("kafka-2")
 
 
+def _kill_collector_leader(r: Run) -> None:
+    """The broker leading most of the events topic's partitions: the one most of the
+    collector's in-flight batches wait on when it dies."""
+    procs.kill9(f"kafka-{_busiest_leader(r.settings)}")
+
+
+def _busiest_leader(settings: Settings) -> int:
+    admin = AdminClient({"bootstrap.servers": services.kafka_bootstrap(settings)})
+    partitions = admin.list_topics(settings.events_topic, timeout=10).topics[settings.events_topic].partitions
+    leaders = Counter(p.leader for p in partitions.values())
+    return leaders.most_common(1)[0][0]
+
+
 def _kill_jobmanager(r: Run) -> None:
     flink.kill_jobmanager()
 
@@ -156,6 +174,8 @@ SCENARIOS = [
     Scenario("taskmanager-kill", "kill -9 a TaskManager", _kill_taskmanager),
     Scenario("broker-restart", "restart the only Kafka broker", _restart_broker, "single"),
     Scenario("broker-kill", "kill -9 one of 3 Kafka brokers (collector under load)", _kill_broker, "multi"),
+    Scenario("collector-leader-kill", "kill -9 the broker leading most partitions the collector writes to",
+             _kill_collector_leader, "multi"),
     Scenario("jobmanager-kill", "kill -9 the JobManager (ZooKeeper HA)", _kill_jobmanager, "multi"),
     Scenario("postgres-stop", "stop PostgreSQL for FAULT seconds", _stop_postgres),
     Scenario("burst-10x", "10x the load for FAULT seconds", _burst),
@@ -172,6 +192,8 @@ class Outcome:
     title: str
     sent: int
     acked: int
+    refused: int
+    refused_s: float
     in_kafka: int
     acked_missing: int
     missing_rows: int
@@ -212,7 +234,8 @@ def run_scenario(settings: Settings, scenario: Scenario, *, rate: float, warmup_
     # from the fault until the load stopped: the fault and the recovery from it
     during = [f for t, f in fresh.samples if fault_at <= t <= halted_at and f is not None]
     return Outcome(
-        scenario.name, scenario.title.replace("FAULT", f"{fault_s:.0f}"), load.sent, len(load.acked), len(found),
+        scenario.name, scenario.title.replace("FAULT", f"{fault_s:.0f}"), load.sent, len(load.acked), load.refused,
+        (load.refused_at[-1] - load.refused_at[0]) if load.refused_at else 0.0, len(found),
         len(load.acked - found),
         sum(len(r.missing) for r in v.results), sum(len(r.different) for r in v.results),
         sum(len(r.extra) for r in v.results), sum(r.open for r in v.results),
