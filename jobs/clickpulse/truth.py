@@ -377,33 +377,75 @@ def active_users_provisional(events: list[Event], bucket: int = 10_000) -> list[
             for (b, s, c, d, p), n in counts.items()]
 
 
-def sessions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
+def _by_user(events: list[Event]) -> dict[tuple, list[Event]]:
     by_user: dict[tuple, list[Event]] = defaultdict(list)
     for e in events:
         by_user[(e.site_id, e.user_id)].append(e)
-    hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0])  # sessions, bounces, duration ms, pageviews
-    for (site, _), evs in by_user.items():
+    return by_user
+
+
+def _sessions(events: list[Event], gap: int = SESSION_GAP) -> Iterable[tuple[str, list[Event]]]:
+    """(site, events of one session in time order) for every session of every user."""
+    for (site, _), evs in _by_user(events).items():
         evs.sort(key=lambda e: e.ts)
-        sessions, cur = [], [evs[0]]
+        cur = [evs[0]]
         for e in evs[1:]:
             # a session ends after more than `gap` without events: an event exactly `gap`
             # after the previous one still joins it
             if e.ts - cur[-1].ts <= gap:
                 cur.append(e)
             else:
-                sessions.append(cur)
+                yield site, cur
                 cur = [e]
-        sessions.append(cur)
-        for sess in sessions:
-            pv = sum(1 for e in sess if e.event_type == "page_view")
-            h = hours[(_floor(sess[0].ts, HOUR), site)]
-            h[0] += 1
-            h[1] += pv == 1
-            h[2] += sess[-1].ts - sess[0].ts
-            h[3] += pv
+        yield site, cur
+
+
+def sessions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
+    hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0])  # sessions, bounces, duration ms, pageviews
+    for site, sess in _sessions(events, gap):
+        pv = sum(1 for e in sess if e.event_type == "page_view")
+        h = hours[(_floor(sess[0].ts, HOUR), site)]
+        h[0] += 1
+        h[1] += pv == 1
+        h[2] += sess[-1].ts - sess[0].ts
+        h[3] += pv
     return [dict(hour_start=ts_utc(hr), site_id=s, sessions=n, bounces=b, bounce_rate=b / n,
                  total_duration_s=dur / 1000, avg_duration_s=dur / 1000 / n, pageviews=pv,
                  pages_per_session=pv / n) for (hr, s), (n, b, dur, pv) in hours.items()]
+
+
+def _view_order(e: Event) -> tuple[int, str]:
+    # page views at the same millisecond are ordered by page, as the metric files say
+    return e.ts, e.page
+
+
+def entry_exit_pages_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
+    """Per hour of session start: the sessions whose first page view was on the page
+    (entries) and those whose last one was (exits)."""
+    counts: dict[tuple, list] = defaultdict(lambda: [0, 0])
+    for site, sess in _sessions(events, gap):
+        views = sorted((e for e in sess if e.event_type == "page_view"), key=_view_order)
+        if not views:
+            continue
+        hour = _floor(sess[0].ts, HOUR)
+        counts[(hour, site, views[0].page)][0] += 1
+        counts[(hour, site, views[-1].page)][1] += 1
+    return [dict(hour_start=ts_utc(h), site_id=s, page=p, entries=n, exits=x)
+            for (h, s, p), (n, x) in counts.items()]
+
+
+def page_transitions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dict]:
+    """Consecutive page views of a user at most `gap` apart, per hour of the second view."""
+    pairs: dict[tuple, list] = defaultdict(lambda: [0, set()])
+    for (site, user), evs in _by_user(events).items():
+        views = sorted((e for e in evs if e.event_type == "page_view"), key=_view_order)
+        for a, b in zip(views, views[1:]):
+            if b.ts - a.ts <= gap:
+                p = pairs[(_floor(b.ts, HOUR), site, a.page, b.page)]
+                p[0] += 1
+                p[1].add(user)
+    return [dict(hour_start=ts_utc(h), site_id=s, from_page=f, to_page=t, transitions=n, users=len(u))
+            for (h, s, f, t), (n, u) in pairs.items()]
 
 
 def funnel_conversions(events: list[Event], funnels) -> list[dict]:
@@ -472,7 +514,8 @@ def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
 
 TABLES = ("events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
           "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events",
-          "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional", "bot_events")
+          "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional", "bot_events",
+          "entry_exit_pages_1h", "page_transitions_1h")
 # The open windows' provisional values: equal to the final tables' rows once all events are
 # in, and kept only for two hours, so `clickpulse verify` checks the final tables instead.
 PROVISIONAL = ("events_per_minute_provisional", "top_pages_provisional", "active_users_provisional")
@@ -498,6 +541,8 @@ def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[st
         "top_pages_provisional": lambda: top_pages_provisional(c.clean),
         "active_users_provisional": lambda: active_users_provisional(c.clean),
         "bot_events": lambda: bot_events(c.bots),
+        "entry_exit_pages_1h": lambda: entry_exit_pages_1h(c.clean),
+        "page_transitions_1h": lambda: page_transitions_1h(c.clean),
     }
     wanted = TABLES if only is None else [t for t in TABLES if t in set(only)]
     return {name: makers[name]() for name in wanted}

@@ -87,6 +87,12 @@ TABLES = [
           (("minute", "ts"), ("site_id", "text"), ("events", "bigint")), "90 days", M),
     Table("invalid_events", "minute", ("minute", "site_id", "reason"),
           (("minute", "ts"), ("site_id", "text"), ("reason", "text"), ("events", "bigint")), "90 days", M),
+    Table("entry_exit_pages_1h", "hour_start", ("hour_start", "site_id", "page"),
+          (("hour_start", "ts"), ("site_id", "text"), ("page", "text"), ("entries", "bigint"),
+           ("exits", "bigint")), None, H),
+    Table("page_transitions_1h", "hour_start", ("hour_start", "site_id", "from_page", "to_page"),
+          (("hour_start", "ts"), ("site_id", "text"), ("from_page", "text"), ("to_page", "text"),
+           ("transitions", "bigint"), ("users", "bigint")), None, H),
     Table("bot_events", "window_start", ("window_start", "site_id", "reason"),
           (*WINDOW, ("site_id", "text"), ("reason", "text"), ("events", "bigint")), "90 days", M),
 ]

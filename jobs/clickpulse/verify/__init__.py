@@ -102,7 +102,8 @@ def run(settings: Settings, from_ms: int, to_ms: int, tables: list[str] | None =
     reference = truth.tables(c, funnels, chosen)
     watermark = read.watermark(settings.watermark_delay_ms)
     closing = Closing(watermark, now_ms - topic.arrival_margin_ms(settings),
-                      compare.open_session_hours(c.clean, watermark) if "sessions_1h" in chosen else set(), windows)
+                      compare.open_session_hours(c.clean, watermark) if compare.SESSION_TABLES & set(chosen) else set(),
+                      windows)
     v = Verification(from_ms, to_ms, chosen, sites, plan, read, closing, describe_database(settings.dsn("reader")),
                      notes=notes + _read_notes(read, settings))
     scope = Scope(from_ms, to_ms, set(sites) if sites else None, closing)

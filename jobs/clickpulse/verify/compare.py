@@ -38,6 +38,8 @@ SPECS: dict[str, Spec] = {
     "top_pages_1m": Spec("window_start", MINUTE, "window"),
     "top_pages_1h": Spec("window_start", HOUR, "window"),
     "sessions_1h": Spec("hour_start", HOUR, "session"),
+    "entry_exit_pages_1h": Spec("hour_start", HOUR, "session"),
+    "page_transitions_1h": Spec("hour_start", HOUR, "window"),
     "funnel_conversions": Spec("hour_start", HOUR, "funnel"),
     "events": Spec("event_time", 0, "event"),
     "late_events": Spec("minute", MINUTE, "arrival"),
@@ -192,3 +194,6 @@ def diff(table: str, key: list[str], expected_rows: list[dict], actual_rows: lis
             res.equal += 1
     res.extra = [row for k, row in actual.items() if k not in expected]
     return res
+
+
+SESSION_TABLES = frozenset(t for t, spec in SPECS.items() if spec.kind == "session")

@@ -47,8 +47,10 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
     - every table: the deduplication interval before the range (a copy of an event that the
       job still remembers is not an event), and CLICKPULSE_MAX_FUTURE_MS for clocks: an
       event's time may be that far ahead of its record's Kafka time;
-    - sessions_1h: the session gap before (a session starts only after 30 minutes without an
-      event) and after (a session started in the range ends 30 minutes after its last event);
+    - sessions_1h, entry_exit_pages_1h: the session gap before (a session starts only after
+      30 minutes without an event) and after (a session started in the range ends 30 minutes
+      after its last event);
+    - page_transitions_1h: the session gap before (the view a transition comes from);
     - funnel_conversions: the longest funnel window after the range (attempts started in it
       may still complete), nothing before (an attempt starts at its first step);
     - windowed tables: the watermark delay after `to`, so that the range's last window closes;
@@ -57,9 +59,11 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
     """
     before = settings.dedup_ttl_ms
     after = 0
-    if "sessions_1h" in tables:
+    if {"sessions_1h", "entry_exit_pages_1h"} & set(tables):
         before = max(before, truth.SESSION_GAP)
         after = truth.SESSION_GAP
+    if "page_transitions_1h" in tables:
+        before = max(before, truth.SESSION_GAP)
     if "funnel_conversions" in tables:
         after = max(after, funnel_window_ms)
     return Plan(start_ms=from_ms - before - settings.max_future_ms,
