@@ -17,7 +17,8 @@ from conftest import ROOT, run_cli
 from . import seed
 
 SCREENSHOTS = ROOT / "reports" / "screenshots"
-DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health"}
+DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health",
+              "journeys": "Journeys"}
 
 
 @pytest.fixture(scope="session")

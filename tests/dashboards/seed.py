@@ -125,7 +125,7 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
         live.append((we - dt.timedelta(minutes=5), we, site_id, 20 + int(10 * abs(((i % 60) - 30) / 30))))
     live_users = live[0][3]
 
-    daily, sessions, top1h, funnels = [], [], [], []
+    daily, sessions, top1h, funnels, entry_exit, transitions = [], [], [], [], [], []
     for i in range(DAYS):
         day = (today - dt.timedelta(days=i)).date()
         through = now if i == 0 else dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
@@ -153,6 +153,12 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                 for k, step_name in enumerate(steps, start=1):
                     funnels.append((h, site_id, name, k, step_name, users))
                     users = max(1, int(users * rnd.uniform(0.3, 0.7)))
+        if i < 48:  # journeys: sessions start on the first pages, pairs of neighbouring pages
+            for k, page in enumerate(PAGES[:5]):
+                entry_exit.append((h, site_id, page, rnd.randint(5, 40) // (k + 1), rnd.randint(2, 20)))
+            for src, dst in zip(PAGES[:6], PAGES[1:7]):
+                n = rnd.randint(3, 60)
+                transitions.append((h, site_id, src, dst, n, max(1, n // 2)))
         if 1 <= i <= 3:  # complete hours only, as the hourly sink writes them
             views = sorted((rnd.randint(100, 900) for _ in range(10)), reverse=True)
             for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
@@ -192,6 +198,10 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                  "pageviews", "pages_per_session"])
         _upsert(cur, "funnel_conversions", ["hour_start", "site_id", "funnel", "step"], funnels,
                 ["hour_start", "site_id", "funnel", "step", "step_name", "users"])
+        _upsert(cur, "entry_exit_pages_1h", ["hour_start", "site_id", "page"], entry_exit,
+                ["hour_start", "site_id", "page", "entries", "exits"])
+        _upsert(cur, "page_transitions_1h", ["hour_start", "site_id", "from_page", "to_page"], transitions,
+                ["hour_start", "site_id", "from_page", "to_page", "transitions", "users"])
         _upsert(cur, "late_events", ["minute", "site_id"], late, ["minute", "site_id", "events"])
         _upsert(cur, "bot_events", ["window_start", "site_id", "reason"], bot,
                 ["window_start", "window_end", "site_id", "reason", "events"])
@@ -242,7 +252,8 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
 
 SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
                "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
-               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events"]
+               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events",
+               "entry_exit_pages_1h", "page_transitions_1h"]
 
 
 def remove_site(settings: Settings, site_id: str) -> None:
