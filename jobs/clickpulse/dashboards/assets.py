@@ -197,12 +197,21 @@ def is_time(typ: str) -> bool:
     return typ.startswith(TIME_TYPES)
 
 
+def superset_type(typ: str) -> str:
+    """The type Superset is told a column has. A DATE column is declared a TIMESTAMP:
+    Superset truncates a time range's end to a date for a DATE column (its PostgreSQL
+    spec renders `day < TO_DATE('<today>')`), so the dashboards' "... : now" would leave
+    out today's row; compared as a timestamp, `day < '<today> 13:05'` keeps it, and
+    PostgreSQL compares a date with a timestamp on the column's own index."""
+    return "TIMESTAMP WITHOUT TIME ZONE" if typ == "DATE" else typ
+
+
 def merge_columns(declared: list[dict] | None, actual: list[tuple[str, str]]) -> list[dict]:
-    """The database decides which columns exist and their types; the YAML keeps its
-    descriptions, labels and flags for the columns it names."""
+    """The database decides which columns exist and their types (see superset_type); the
+    YAML keeps its descriptions, labels and flags for the columns it names."""
     by_name = {c["column_name"]: c for c in declared or []}
     out = []
-    for name, typ in actual:
+    for name, typ in ((n, superset_type(t)) for n, t in actual):
         col = {
             "column_name": name, "verbose_name": None, "is_dttm": is_time(typ), "is_active": True, "type": typ,
             "advanced_data_type": None, "groupby": True, "filterable": True, "expression": None,
