@@ -200,3 +200,17 @@ def test_line_charts_mark_their_points():
         if chart["viz_type"] == "echarts_timeseries_line" and not chart["params"].get("markerEnabled"):
             unmarked.append(path.name)
     assert not unmarked, f"line charts without point markers: {unmarked}"
+
+
+def test_bar_charts_over_time_label_their_time_axis():
+    """Superset's default time format ("smart_date") labels only the ticks that fall on a
+    whole hour or day: the bars of the last 15 minutes had no label at all. Bar charts over
+    time name the format of their grain (hours and minutes, or month and day)."""
+    unlabelled = []
+    for path in sorted((ASSETS_DIR / "charts").glob("*.yaml")):
+        chart = yaml.safe_load(path.read_text())
+        params = chart["params"]
+        if chart["viz_type"] == "echarts_timeseries_bar" and params.get("time_grain_sqla"):
+            if params.get("x_axis_time_format") in (None, "smart_date"):
+                unlabelled.append(path.name)
+    assert not unlabelled, f"bar charts over time without an explicit time format: {unlabelled}"
