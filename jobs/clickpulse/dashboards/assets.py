@@ -291,3 +291,20 @@ def build(settings: Settings, conn, directory: Path | None = None, funnels_file:
         bundle.configs[f"datasets/clickpulse/{table}.yaml"] = cfg
         bundle.generated.append(table)
     return bundle
+
+
+def scaffold_dataset(name: str, columns: list[tuple[str, str]], key: list[str], directory: Path,
+                     metric: tuple[str, str] = ("events", "CAST(SUM(events) AS BIGINT)")) -> Path:
+    """The dataset YAML of a new metric table (`clickpulse metrics new`), with the uuid that
+    `dashboards sync` would give the table without one, so nothing is duplicated."""
+    path = directory / "datasets" / "clickpulse" / f"{name}.yaml"
+    if path.exists():
+        raise ClickpulseError(f"{path} already exists")
+    database = yaml.safe_load((directory / DATABASE_FILE).read_text())
+    ds = generated_dataset(name, columns, key, str(database["uuid"]))
+    ds["description"] = f"sql/metrics/{name}.sql: one row per key ({', '.join(key)}); edit with the metric."
+    metric_name, expression = metric
+    ds["metrics"] = [{"metric_name": metric_name, "verbose_name": None, "metric_type": None, "expression": expression,
+                      "description": None, "d3format": ",d", "currency": None, "extra": {}, "warning_text": None}]
+    path.write_text(dump_yaml(ds))
+    return path
