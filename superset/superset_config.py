@@ -111,3 +111,54 @@ SUPERSET_WEBSERVER_TIMEOUT = 120
 # pre-aggregated, so no dashboard chart comes close.
 ROW_LIMIT = 50_000
 SQL_MAX_ROW = 100_000
+
+# --- forbidden pages ------------------------------------------------------------------------
+# A signed-in user who opens a page their role lacks (a viewer on SQL Lab or Explore) gets
+# FAB's abort(403), which Superset renders as a JSON error even to a browser. Browsers get
+# a short page saying what happened and where to go instead; API clients keep the JSON.
+_FORBIDDEN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>No access · clickpulse</title>
+<style>body{font-family:Inter,Helvetica,Arial,sans-serif;margin:15vh auto;max-width:36em;color:#333;line-height:1.5}
+h1{font-size:1.5em}a{color:#1a85a0}</style></head>
+<body><h1>You don't have access to this page</h1>
+<p>Your role ({roles}) does not include <code>{path}</code>. Viewers see the dashboards;
+SQL Lab and Explore are for analysts. Ask an admin for the Analyst role if you need them.</p>
+<p><a href="/dashboard/list/">Go to the dashboards</a></p></body></html>"""
+
+
+def _wants_html(request) -> bool:
+    """A browser navigating to a page, not the frontend's or a script's API call."""
+    if request.path.startswith("/api/"):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _readable_forbidden(app) -> None:
+    # lazy: Flask and Superset are importable only inside Superset's process
+    from flask import request
+    from flask_login import current_user
+    from markupsafe import escape
+    from werkzeug.exceptions import Forbidden
+
+    def forbidden(ex: Forbidden):
+        if not _wants_html(request):
+            return _json_forbidden(ex)
+        roles = ", ".join(r.name for r in getattr(current_user, "roles", []) or []) or "none"
+        page = _FORBIDDEN_PAGE.replace("{roles}", escape(roles)).replace("{path}", escape(request.path))
+        return page, 403, {"Content-Type": "text/html; charset=utf-8"}
+
+    app.register_error_handler(Forbidden, forbidden)
+
+
+def _json_forbidden(ex):
+    """Superset's own JSON error body for a 403 (as views.error_handling renders it)."""
+    from superset.errors import ErrorLevel, SupersetError, SupersetErrorType
+    from superset.utils import core as utils
+    from superset.views.error_handling import json_error_response
+
+    return json_error_response([SupersetError(message=utils.error_msg_from_exception(ex),
+                                              error_type=SupersetErrorType.GENERIC_BACKEND_ERROR,
+                                              level=ErrorLevel.ERROR)], status=403)
+
+
+FLASK_APP_MUTATOR = _readable_forbidden

@@ -26,7 +26,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .runner.funnels import load_funnels
 
@@ -520,6 +520,19 @@ TABLES = ("events_per_minute", "active_users_1m", "active_users_live", "active_u
 # in, and kept only for two hours, so `clickpulse verify` checks the final tables instead.
 PROVISIONAL = ("events_per_minute_provisional", "top_pages_provisional", "active_users_provisional")
 FINAL_TABLES = tuple(t for t in TABLES if t not in PROVISIONAL)
+# References of the metrics added by `clickpulse metrics new` (appended at the end of this
+# module, each a function named after its table, over the clean events).
+CLEAN_METRICS: dict[str, Callable[[list[Event]], list[dict]]] = {}
+
+
+def clean_metric(f: Callable[[list[Event]], list[dict]]) -> Callable[[list[Event]], list[dict]]:
+    """Register `f` as the reference of the final table named like it, computed from the
+    clean events (valid, on time, first copies, no bots)."""
+    global TABLES, FINAL_TABLES
+    CLEAN_METRICS[f.__name__] = f
+    TABLES += (f.__name__,)
+    FINAL_TABLES += (f.__name__,)
+    return f
 
 
 def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[str, list[dict]]:
@@ -544,6 +557,7 @@ def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[st
         "entry_exit_pages_1h": lambda: entry_exit_pages_1h(c.clean),
         "page_transitions_1h": lambda: page_transitions_1h(c.clean),
     }
+    makers.update({name: (lambda f=f: f(c.clean)) for name, f in CLEAN_METRICS.items()})
     wanted = TABLES if only is None else [t for t in TABLES if t in set(only)]
     return {name: makers[name]() for name in wanted}
 

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..dashboards.assets import scaffold_dataset
+from ..errors import ClickpulseError
 from ..runner import authoring, pipeline
 from ..runner.metric import discover
 from ..stack.secrets import ensure_secrets
@@ -20,17 +22,26 @@ console = Console(stderr=True)
 @app.command()
 def new(
     name: str = typer.Argument(..., help="Table name: lower-case letters, digits and _."),
-    metrics_dir: Path = typer.Option(None, "--metrics-dir", help="Default: sql/metrics."),
-    migrations_dir: Path = typer.Option(None, "--migrations-dir", help="Default: sql/migrations."),
+    root: Path = typer.Option(None, "--root", help="Repository to write into (default: this checkout; "
+                              "a copy in tests)."),
 ) -> None:
-    """Scaffold sql/metrics/NAME.sql (a per-minute count to edit) and the migration that
-    creates its table. Then edit both, `clickpulse metrics validate`, `clickpulse db migrate`
-    and `clickpulse jobs upgrade`.
+    """Scaffold everything a metric needs, as a per-minute count of events to edit:
+    sql/metrics/NAME.sql (header: purpose, grain, window, watermark, key), the migration
+    that creates its table, its reference function in clickpulse/truth.py, its entry in
+    the database tests' tables (tests/db/tables.py) and its Superset dataset. Then edit
+    the SQL and the reference together, `clickpulse metrics validate`, `clickpulse db
+    migrate`, `clickpulse jobs upgrade` and `clickpulse dashboards sync`.
 
     Example: clickpulse metrics new signups_per_minute
     """
-    sql, migration = authoring.scaffold(name, metrics_dir, migrations_dir)
-    console.print(f"created {sql}\ncreated {migration}")
+    places = authoring.Places.under(root)
+    assets = places.root / "superset" / "assets"
+    if (assets / "datasets" / "clickpulse" / f"{name}.yaml").exists():
+        raise ClickpulseError(f"{assets / 'datasets' / 'clickpulse' / f'{name}.yaml'} already exists")
+    written = authoring.scaffold(name, places)
+    written.append(scaffold_dataset(name, authoring.SCAFFOLD_COLUMNS, authoring.SCAFFOLD_KEY, assets))
+    for path in written:
+        console.print(f"{'added to' if path.suffix == '.py' else 'created'} {path}")
 
 
 @app.command()

@@ -197,12 +197,21 @@ def is_time(typ: str) -> bool:
     return typ.startswith(TIME_TYPES)
 
 
+def superset_type(typ: str) -> str:
+    """The type Superset is told a column has. A DATE column is declared a TIMESTAMP:
+    Superset truncates a time range's end to a date for a DATE column (its PostgreSQL
+    spec renders `day < TO_DATE('<today>')`), so the dashboards' "... : now" would leave
+    out today's row; compared as a timestamp, `day < '<today> 13:05'` keeps it, and
+    PostgreSQL compares a date with a timestamp on the column's own index."""
+    return "TIMESTAMP WITHOUT TIME ZONE" if typ == "DATE" else typ
+
+
 def merge_columns(declared: list[dict] | None, actual: list[tuple[str, str]]) -> list[dict]:
-    """The database decides which columns exist and their types; the YAML keeps its
-    descriptions, labels and flags for the columns it names."""
+    """The database decides which columns exist and their types (see superset_type); the
+    YAML keeps its descriptions, labels and flags for the columns it names."""
     by_name = {c["column_name"]: c for c in declared or []}
     out = []
-    for name, typ in actual:
+    for name, typ in ((n, superset_type(t)) for n, t in actual):
         col = {
             "column_name": name, "verbose_name": None, "is_dttm": is_time(typ), "is_active": True, "type": typ,
             "advanced_data_type": None, "groupby": True, "filterable": True, "expression": None,
@@ -282,3 +291,20 @@ def build(settings: Settings, conn, directory: Path | None = None, funnels_file:
         bundle.configs[f"datasets/clickpulse/{table}.yaml"] = cfg
         bundle.generated.append(table)
     return bundle
+
+
+def scaffold_dataset(name: str, columns: list[tuple[str, str]], key: list[str], directory: Path,
+                     metric: tuple[str, str] = ("events", "CAST(SUM(events) AS BIGINT)")) -> Path:
+    """The dataset YAML of a new metric table (`clickpulse metrics new`), with the uuid that
+    `dashboards sync` would give the table without one, so nothing is duplicated."""
+    path = directory / "datasets" / "clickpulse" / f"{name}.yaml"
+    if path.exists():
+        raise ClickpulseError(f"{path} already exists")
+    database = yaml.safe_load((directory / DATABASE_FILE).read_text())
+    ds = generated_dataset(name, columns, key, str(database["uuid"]))
+    ds["description"] = f"sql/metrics/{name}.sql: one row per key ({', '.join(key)}); edit with the metric."
+    metric_name, expression = metric
+    ds["metrics"] = [{"metric_name": metric_name, "verbose_name": None, "metric_type": None, "expression": expression,
+                      "description": None, "d3format": ",d", "currency": None, "extra": {}, "warning_text": None}]
+    path.write_text(dump_yaml(ds))
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..db.schema import check_tables
 from ..errors import ClickpulseError
-from ..paths import METRICS_DIR, MIGRATIONS_DIR
+from ..paths import METRICS_DIR, ROOT
 from ..settings import Settings
 from . import pipeline
 from .funnels import load_funnels
@@ -52,22 +52,122 @@ SELECT clickpulse_timeseries('{name}', 'window_start', INTERVAL '90 days');
 """
 
 
+# The reference of a scaffolded metric, appended to clickpulse/truth.py: the same count
+# as the SQL template, computed in plain Python over the clean events. Edit both together.
+TRUTH_TEMPLATE = """
+
+@clean_metric
+def {name}(events: list[Event]) -> list[dict]:
+    \"\"\"Reference of sql/metrics/{name}.sql (scaffolded by `clickpulse metrics new`):
+    events per minute and site. Edit it together with the SQL file; tests compare the two.\"\"\"
+    counts: dict[tuple, int] = defaultdict(int)
+    for e in events:
+        counts[(_floor(e.ts, MINUTE), e.site_id)] += 1
+    return [dict(window_start=ts_utc(w), window_end=ts_utc(w + MINUTE), site_id=s, events=n)
+            for (w, s), n in counts.items()]
+"""
+
+# The table as the database tests write it (tests/db/tables.py), appended there.
+DB_TABLE_TEMPLATE = """
+
+scaffolded(Table("{name}", "window_start", ("window_start", "site_id"),
+                 (*WINDOW, ("site_id", "text"), ("events", "bigint")), "90 days", M))
+"""
+
+# The columns of the scaffolded table as the database reports them (for its dataset).
+SCAFFOLD_COLUMNS = [("window_start", "TIMESTAMP WITH TIME ZONE"), ("window_end", "TIMESTAMP WITH TIME ZONE"),
+                    ("site_id", "TEXT"), ("events", "BIGINT")]
+SCAFFOLD_KEY = ["window_start", "site_id"]
+
+
+@dataclass
+class Places:
+    """Where a metric's parts live, under a repository root (a temporary copy in tests)."""
+    root: Path
+    metrics_dir: Path
+    migrations_dir: Path
+
+    @classmethod
+    def under(cls, root: Path | None = None, metrics_dir: Path | None = None,
+              migrations_dir: Path | None = None) -> "Places":
+        root = root or ROOT
+        return cls(root, metrics_dir or root / "sql" / "metrics", migrations_dir or root / "sql" / "migrations")
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "jobs" / "clickpulse" / "truth.py"
+
+    @property
+    def db_tables(self) -> Path:
+        return self.root / "tests" / "db" / "tables.py"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "superset" / "assets" / "datasets" / "clickpulse"
+
+
 def next_migration(directory: Path, name: str) -> Path:
     versions = [int(m.group(1)) for p in directory.glob("V*__*.sql") if (m := re.match(r"V(\d+)__", p.name))]
     return directory / f"V{max(versions, default=0) + 1:03d}__{name}.sql"
 
 
-def scaffold(name: str, metrics_dir: Path | None = None, migrations_dir: Path | None = None) -> tuple[Path, Path]:
-    metrics_dir, migrations_dir = metrics_dir or METRICS_DIR, migrations_dir or MIGRATIONS_DIR
+def _refuse_taken(name: str, places: Places) -> None:
+    """Nothing is written unless every part is new: a half-scaffolded metric is worse than none."""
     if not NAME.match(name):
         raise ClickpulseError(f"metric name {name!r}: use lower-case letters, digits and _ (it is the table name)")
-    sql = metrics_dir / f"{name}.sql"
+    sql = places.metrics_dir / f"{name}.sql"
     if sql.exists():
         raise ClickpulseError(f"{sql} already exists")
-    migration = next_migration(migrations_dir, name)
+    for path, marker in ((places.truth, f"def {name}("), (places.db_tables, f'Table("{name}"')):
+        if path.exists() and marker in path.read_text():
+            raise ClickpulseError(f"{path} already has {marker.rstrip('(')}")
+    if (places.datasets_dir / f"{name}.yaml").exists():
+        raise ClickpulseError(f"{places.datasets_dir / f'{name}.yaml'} already exists")
+
+
+def scaffold(name: str, places: Places) -> list[Path]:
+    """Write the metric file, its migration, its reference in clickpulse.truth and its entry
+    in the database tests' tables; returns the files written. The dataset is the
+    dashboards layer's (`dashboards.assets.scaffold_dataset`)."""
+    _refuse_taken(name, places)
+    sql = places.metrics_dir / f"{name}.sql"
+    migration = next_migration(places.migrations_dir, name)
     sql.write_text(METRIC_TEMPLATE.format(name=name))
     migration.write_text(MIGRATION_TEMPLATE.format(name=name))
-    return sql, migration
+    written = [sql, migration]
+    for path, template in ((places.truth, TRUTH_TEMPLATE), (places.db_tables, DB_TABLE_TEMPLATE)):
+        if path.exists():  # a deployment without the tests has no tests/db/tables.py
+            with path.open("a") as f:
+                f.write(template.format(name=name))
+            written.append(path)
+    return written
+
+
+HEADER_FIELDS = ("grain", "window", "watermark", "key")
+
+
+def parts_missing(metric: Metric, places: Places) -> list[str]:
+    """What a metric lacks of the parts `metrics new` scaffolds: the header (purpose, grain,
+    window, watermark, key), a migration that creates its table, its reference in
+    clickpulse/truth.py, its entry in the database tests' tables, its Superset dataset."""
+    name, missing = metric.name, []
+    first = metric.path.read_text().split("\n", 1)[0]
+    if not re.match(rf"--\s*{name}:\s*\S", first):  # digits in a name keep it out of metric.header
+        missing.append(f"{metric.rel}:1: header line `-- {name}: <purpose>`")
+    missing += [f"{metric.rel}:1: header line `-- {f}: ...`" for f in HEADER_FIELDS if not metric.header.get(f)]
+    creates = re.compile(rf"CREATE TABLE (IF NOT EXISTS )?{name}\s*\(", re.I)
+    if not any(creates.search(p.read_text()) for p in places.migrations_dir.glob("V*__*.sql")):
+        missing.append(f"a migration in {places.migrations_dir} with CREATE TABLE {name}")
+    truth = places.truth.read_text() if places.truth.exists() else ""
+    if f'"{name}": lambda' not in truth and f"@clean_metric\ndef {name}(" not in truth:
+        missing.append(f"a reference in {places.truth} (a maker in tables() or an @clean_metric function)")
+    db_tables = places.db_tables.read_text() if places.db_tables.exists() else ""
+    if f'Table("{name}"' not in db_tables and f'"{name}": "test_' not in db_tables:
+        missing.append(f"an entry in {places.db_tables} (TABLES, or OWN_TESTS naming its test module)")
+    dataset = places.datasets_dir / f"{name}.yaml"
+    if not dataset.exists():
+        missing.append(f"a dataset {dataset}")
+    return missing
 
 
 def pg_type(flink_type: str) -> str:
