@@ -280,3 +280,111 @@ def _series(metric: str, funnels: list) -> tuple[str, str | None]:
         return f"NOT is_bot AND event_type = {_quote(metric.split('.', 1)[1])}", None
     funnel = next(f for f in funnels if f.name == metric.split(".", 1)[1])
     return f"NOT is_bot AND {funnel.steps[-1].predicate()}", f"NOT is_bot AND {funnel.steps[0].predicate()}"
+
+
+# --- authoring ----------------------------------------------------------------------------------
+
+TEMPLATES = {
+    "threshold": """# {name}: {description}
+kind: threshold
+description: {description}
+metric: events.purchase    # events | events.<event_type> | bot_events
+sites: all                 # or a list: [site-1, site-2]
+condition: "< 1"           # <, <=, >, >= and a number, judged on the sum over `window`
+window: 1m
+for: 10m                   # minutes in a row that break the rule before it fires
+cooldown: 1m               # minutes in a row back inside before it resolves
+severity: warning          # info | warning | critical
+channels: [ops-webhook]    # names from sql/alerts/channels.yaml
+""",
+    "anomaly": """# {name}: {description}
+kind: anomaly
+description: {description}
+metric: events             # events | events.<event_type> | bot_events
+sites: all
+direction: below           # below | above | both
+window: 1m
+baseline: 30m              # band from the trailing minutes before the window
+z: 6                       # half-width in standard deviations (at least Poisson noise)
+min_change: 0.5            # and at least this fraction of the expected value
+for: 1m
+cooldown: 1m
+severity: critical
+channels: [ops-webhook]
+""",
+    "bot_flood": """# {name}: {description}
+kind: bot_flood
+description: {description}
+metric: bot_events
+sites: all
+window: 1m
+baseline: 30m
+z: 6
+min_change: 1.0
+min_value: 100             # at least this many bot events in the window
+for: 1m
+cooldown: 1m
+severity: warning
+channels: [ops-webhook]
+""",
+    "funnel_drop": """# {name}: {description}
+kind: funnel_drop
+description: {description}
+metric: conversion.signup  # conversion.<funnel of sql/funnels.yaml>: last-step events per first-step event
+sites: all
+window: 5m
+baseline: 60m
+drop: 0.5                  # fire below (1 - drop) x the baseline's rate ...
+z: 4                       # ... and this many standard errors below it
+min_count: 50              # first-step events needed in the window and in the baseline
+for: 2m
+cooldown: 2m
+severity: warning
+channels: [ops-webhook]
+""",
+}
+
+
+def scaffold(name: str, kind: str, directory: Path | None = None) -> Path:
+    directory = directory or ALERTS_DIR
+    if not NAME.match(name):
+        raise ClickpulseError(f"rule name {name!r}: lower-case letters, digits and _, starting with a letter")
+    if kind not in TEMPLATES:
+        raise ClickpulseError(f"--kind {kind!r}: choose one of {', '.join(TEMPLATES)}")
+    path = directory / f"{name}.yaml"
+    if path.exists():
+        raise ClickpulseError(f"{_rel(path)} already exists")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATES[kind].format(name=name, description=f"{kind} rule {name} (edit me)"))
+    return path
+
+
+def check_all(directory: Path | None = None, funnels: list | None = None) -> tuple[list[Rule], list[str]]:
+    """Every rule file checked on its own: (good rules, `file:line: message` errors)."""
+    directory = directory or ALERTS_DIR
+    try:
+        channels = load_channels(directory)
+    except ClickpulseError as e:
+        return [], [str(e)]
+    names = series_names(funnels or [])
+    good, errors = [], []
+    for p in sorted(directory.glob("*.yaml")):
+        if p.name == CHANNELS_FILE:
+            continue
+        try:
+            good.append(load(p, channels, names))
+        except ClickpulseError as e:
+            errors.append(str(e))
+    return good, errors
+
+
+def describe(rule: Rule) -> str:
+    """The rule's condition in one line, for `clickpulse alerts list`."""
+    if rule.kind in ("threshold", "pipeline"):
+        return f"{rule.metric} {rule.op} {rule.threshold:g} per {rule.window_minutes}m"
+    if rule.kind == "funnel_drop":
+        return (f"{rule.metric} over {rule.window_minutes}m < (1 - {rule.drop:g}) x the {rule.baseline_minutes}m "
+                f"baseline and {rule.z:g} s.e. below")
+    return (f"{rule.metric} over {rule.window_minutes}m {rule.direction} the band of the {rule.baseline_minutes}m "
+            f"baseline (z {rule.z:g}, at least {rule.min_change:g} change"
+            + (f", at least {rule.min_value:g}" if rule.min_value else "") + ")")
