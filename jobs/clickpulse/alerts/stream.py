@@ -4,8 +4,9 @@ in docs/design.md, *Alerts*). The runner adds them to the events job's statement
 a JDBC upsert sink (table `alerts`) and a Kafka sink (topic `clickpulse.alerts`).
 
 The method (README *Alerts* states it for users):
-- a site's minute: the counts of a HOP window (slide 1 minute, length window + baseline)
-  over the site's per-minute counts, so minutes with nothing in them are zeros;
+- a site's minute: the counts of a HOP window (slide 1 minute, as long as the longest
+  rule's window + baseline) over the site's per-minute counts, so minutes with nothing in
+  them are zeros; each rule sums the minutes of its own window and baseline;
 - value: the sum of the last `window` minutes (a ratio of two sums for conversion);
 - anomaly band: mean and standard deviation of the `baseline` minutes before the window
   (a rolling z-score: it follows the daily cycle, which moves little within half an hour),
@@ -51,7 +52,9 @@ def _filters(rules: list[Rule], funnels: list) -> list[str]:
 
 
 def views(rules: list[Rule], funnels: list) -> list[str]:
-    """Statements to run once, after sql/views.sql, before any rule's SELECT."""
+    """Statements to run once, after sql/views.sql, before any rule's SELECT: the per-site
+    minute counts and ONE HOP window over them for every rule (each window aggregation
+    costs the job a share of the TaskManager's managed memory, so the rules share it)."""
     filters = _filters(rules, funnels)
     counts = ",\n  ".join(f"CAST(COUNT(*) FILTER (WHERE {f}) AS DOUBLE) AS n_{i}" for i, f in enumerate(filters))
     minutes = f"""CREATE TEMPORARY VIEW alert_site_minutes AS
@@ -59,7 +62,27 @@ SELECT site_id, window_start AS m_start, window_end AS m_end, window_time AS m_t
   {counts}
 FROM TABLE(TUMBLE(TABLE alert_activity, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
 GROUP BY site_id, window_start, window_end, window_time"""
-    return [FUNCTIONS, ACTIVITY, minutes]
+    sums = []
+    for i, r in enumerate(rules):
+        num, den = _col(rules, funnels, r)
+        recent = f"m_end > window_end - INTERVAL '{r.window_minutes}' MINUTE"
+        inside = f"m_end > window_end - INTERVAL '{_minutes(r)}' MINUTE"
+        base = f"{inside} AND NOT ({recent})"
+        sums += [f"SUM(CASE WHEN {recent} THEN {num} ELSE 0 END) AS cur_num_{i}",
+                 f"SUM(CASE WHEN {base} THEN {num} ELSE 0 END) AS base_num_{i}",
+                 f"SUM(CASE WHEN {base} THEN {num} * {num} ELSE 0 END) AS base_sq_{i}",
+                 f"MIN(CASE WHEN {inside} THEN m_start END) AS first_seen_{i}"]
+        if den:
+            sums += [f"SUM(CASE WHEN {recent} THEN {den} ELSE 0 END) AS cur_den_{i}",
+                     f"SUM(CASE WHEN {base} THEN {den} ELSE 0 END) AS base_den_{i}"]
+    longest = max(_minutes(r) for r in rules)
+    columns = ",\n  ".join(sums)
+    windows = f"""CREATE TEMPORARY VIEW alert_site_windows AS
+SELECT site_id, window_end, window_time,
+  {columns}
+FROM TABLE(HOP(TABLE alert_site_minutes, DESCRIPTOR(m_time), INTERVAL '1' MINUTE, INTERVAL '{longest}' MINUTE))
+GROUP BY site_id, window_start, window_end, window_time"""
+    return [FUNCTIONS, ACTIVITY, minutes, windows]
 
 
 def _col(rules: list[Rule], funnels: list, rule: Rule) -> tuple[str, str | None]:
@@ -69,26 +92,25 @@ def _col(rules: list[Rule], funnels: list, rule: Rule) -> tuple[str, str | None]
 
 
 def _minutes(rule: Rule) -> int:
-    """The HOP length: the window and the baseline (for a threshold rule: how long a site
-    that sends nothing is still followed, at least `for` + `cooldown` minutes)."""
+    """How many minutes of a site's counts the rule reads: the window and the baseline
+    (for a threshold rule: how long a site that sends nothing is still followed, at least
+    `for` + `cooldown` minutes)."""
     if rule.kind == "threshold":
         return rule.window_minutes + max(rule.baseline_minutes, rule.for_minutes + rule.cooldown_minutes)
     return rule.hop_minutes
 
 
-def _hop(rule: Rule, num: str, den: str | None) -> str:
-    w = rule.window_minutes
-    recent = f"m_end > window_end - INTERVAL '{w}' MINUTE"
-    den_cols = (f",\n    SUM(CASE WHEN {recent} THEN {den} ELSE 0 END) AS cur_den,"
-                f"\n    SUM(CASE WHEN NOT ({recent}) THEN {den} ELSE 0 END) AS base_den") if den else ""
-    scope = f"\n  WHERE site_id IN ({', '.join(_quote(s) for s in rule.sites)})" if rule.sites else ""
-    return f"""SELECT site_id, window_start AS hop_start, window_end, window_time,
-    SUM(CASE WHEN {recent} THEN {num} ELSE 0 END) AS cur_num,
-    SUM(CASE WHEN NOT ({recent}) THEN {num} ELSE 0 END) AS base_num,
-    SUM(CASE WHEN NOT ({recent}) THEN {num} * {num} ELSE 0 END) AS base_sq{den_cols},
-    MIN(m_start) AS first_seen
-  FROM TABLE(HOP(TABLE alert_site_minutes, DESCRIPTOR(m_time), INTERVAL '1' MINUTE, INTERVAL '{_minutes(rule)}' MINUTE)){scope}
-  GROUP BY site_id, window_start, window_end, window_time"""
+def _hop(rule: Rule, rules: list[Rule], funnels: list) -> str:
+    """The rule's columns of the shared HOP window, for the sites it watches, in the
+    minutes it can see (the site sent something within its window + baseline)."""
+    i = rules.index(rule)
+    den = (f", cur_den_{i} AS cur_den, base_den_{i} AS base_den"
+           if _col(rules, funnels, rule)[1] else "")
+    scope = f" AND site_id IN ({', '.join(_quote(s) for s in rule.sites)})" if rule.sites else ""
+    return f"""SELECT site_id, window_end - INTERVAL '{_minutes(rule)}' MINUTE AS hop_start, window_end, window_time,
+    cur_num_{i} AS cur_num, base_num_{i} AS base_num, base_sq_{i} AS base_sq{den}, first_seen_{i} AS first_seen
+  FROM alert_site_windows
+  WHERE first_seen_{i} IS NOT NULL{scope}"""
 
 
 def _judged(rule: Rule, hop: str) -> str:
@@ -131,8 +153,7 @@ def _judged(rule: Rule, hop: str) -> str:
 
 def transitions(rule: Rule, rules: list[Rule], funnels: list) -> str:
     """The rule's SELECT: one row per transition, the columns of COLUMNS."""
-    num, den = _col(rules, funnels, rule)
-    judged = _judged(rule, _hop(rule, num, den))
+    judged = _judged(rule, _hop(rule, rules, funnels))
     stepped = f"""SELECT j.*, alert_step(breaking, CAST(`value` AS DOUBLE), CAST(expected_low AS DOUBLE), CAST(expected_high AS DOUBLE),
       window_start, {rule.for_minutes}, {rule.cooldown_minutes}) OVER (
       PARTITION BY site_id ORDER BY window_time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS t
