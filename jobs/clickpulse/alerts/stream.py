@@ -38,6 +38,8 @@ COLUMNS = [("alert_id", "STRING"), ("rule", "STRING"), ("kind", "STRING"), ("sev
            ("expected_low", "DOUBLE"), ("expected_high", "DOUBLE"), ("window_start", "TIMESTAMP(3)"),
            ("window_end", "TIMESTAMP(3)"), ("fired_at", "TIMESTAMP(3)"), ("resolved_at", "TIMESTAMP(3)"),
            ("channels", "ARRAY<STRING>"), ("message", "STRING")]
+# The table keeps the channels as the text of the JSON list (`channels_json`): the JDBC
+# connector writes no ARRAY columns; the topic carries them as a JSON array.
 
 
 def _filters(rules: list[Rule], funnels: list) -> list[str]:
@@ -176,7 +178,8 @@ def transitions(rule: Rule, rules: list[Rule], funnels: list) -> str:
   CAST(TO_TIMESTAMP_LTZ(CAST(SPLIT_INDEX(t, ':', 2) AS BIGINT), 3) AS TIMESTAMP(3)) AS fired_at,
   CASE WHEN SPLIT_INDEX(t, ':', 0) = 'resolved' THEN CAST(window_end AS TIMESTAMP(3)) END AS resolved_at,
   {channels} AS channels,
-  {message} AS message
+  {message} AS message,
+  JSON_ARRAY({", ".join(_quote(c) for c in rule.channels)}) AS channels_json
 FROM ({stepped})
 WHERE t IS NOT NULL"""
 

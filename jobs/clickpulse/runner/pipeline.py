@@ -264,7 +264,8 @@ def _add_alert_sinks(t_env, stmt_set, settings: Settings, rules: list[Rule], fun
     fired row) and to the alerts topic (docs/design.md, *Alerts*)."""
     settings.require("postgres_writer_password")
     cols = alert_stream.COLUMNS
-    lines = [f"  `{n}` {t}{' NOT NULL' if n == 'alert_id' else ''}" for n, t in cols]
+    table_cols = [(n, "STRING" if n == "channels" else t) for n, t in cols]
+    lines = [f"  `{n}` {t}{' NOT NULL' if n == 'alert_id' else ''}" for n, t in table_cols]
     t_env.execute_sql(_template(
         "jdbc_sink.sql", sink="alerts__sink", columns=",\n".join(lines), key="`alert_id`",
         jdbc_url=settings.jdbc_url(), table="alerts", username=settings.postgres_writer_user,
@@ -275,7 +276,7 @@ def _add_alert_sinks(t_env, stmt_set, settings: Settings, rules: list[Rule], fun
         "alerts_sink.sql", columns=",\n".join(f"  `{n}` {t}" for n, t in ltz), alerts_topic=settings.alerts_topic,
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers))
     t_env.create_temporary_view("alert_transitions", t_env.sql_query(alert_query(rules, funnels)))
-    names = ", ".join(f"`{n}`" for n, _ in cols)
+    names = ", ".join("`channels_json`" if n == "channels" else f"`{n}`" for n, _ in cols)
     stmt_set.add_insert_sql(f"INSERT INTO `alerts__sink` SELECT {names} FROM alert_transitions")
     casts = ", ".join(f"CAST(`{n}` AS {t})" if t == "TIMESTAMP_LTZ(3)" else f"`{n}`" for n, t in ltz)
     stmt_set.add_insert_sql(f"INSERT INTO alerts_topic SELECT {casts} FROM alert_transitions")
