@@ -23,12 +23,14 @@ def isolated_suite(settings, request, name: str, **extra_env: str) -> tuple[dict
     tag = uuid.uuid4().hex[:8]
     env = {**os.environ,
            "CLICKPULSE_EVENTS_TOPIC": f"{name}-{tag}", "CLICKPULSE_DEAD_LETTER_TOPIC": f"{name}-{tag}-dlq",
+           "CLICKPULSE_ALERTS_TOPIC": f"{name}-{tag}-alerts",
            "CLICKPULSE_JOB_NAME": f"clickpulse-{name}-{tag}", "POSTGRES_DB": f"clickpulse_{name}_{tag}",
            **extra_env}
 
     def teardown():
         run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
-        admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
+        admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"],
+                                       env["CLICKPULSE_ALERTS_TOPIC"]])
         with connect(settings, "admin", "postgres", autocommit=True) as c:
             c.execute(f'drop database if exists "{env["POSTGRES_DB"]}" with (force)')
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..alerts import rules as alert_rules
 from ..db.schema import check_tables
 from ..errors import ClickpulseError
 from ..paths import METRICS_DIR, ROOT
@@ -248,4 +249,25 @@ def validate(settings: Settings, directory: Path | None = None, check_db: bool |
                 raise ClickpulseError(f"cannot check the tables: {str(e).strip().splitlines()[0]} "
                                       "(POSTGRES_HOST/POSTGRES_PORT; or use --no-db)") from None
             report.notes.append("tables not checked: the database is not reachable")
+    return report
+
+
+def validate_alerts(settings: Settings, directory: Path | None = None) -> Report:
+    """Check every rule file of `directory` (default sql/alerts) and plan the valid ones'
+    SQL with the real Flink planner, on the views the deployed job has."""
+    report = Report([], [], [])
+    funnels = load_funnels()
+    rules, report.errors = alert_rules.check_all(directory, funnels)
+    in_stream = [r for r in rules if r.in_stream]
+    if in_stream:
+        settings = settings.model_copy(update={"postgres_writer_password": settings.postgres_writer_password or "unset"})
+        t_env = local_env(settings)
+        pipeline.create_alert_views(t_env, in_stream, funnels)
+        for r in in_stream:
+            err = pipeline.rule_error(t_env, r, in_stream, funnels)
+            if err:
+                report.errors.append(err)
+            else:
+                report.checked.append(r.rel)
+    report.checked += [r.rel for r in rules if not r.in_stream]
     return report

@@ -14,12 +14,14 @@ from urllib.parse import urlparse
 
 from confluent_kafka import Consumer, TopicPartition
 
+from ..alerts import rules as alert_rules
 from ..db.schema import check_tables
 from ..errors import ClickpulseError
 from ..paths import state_dir
 from ..settings import Settings
 from ..stack import flink as local_flink, kafka
 from . import pipeline
+from .funnels import load_funnels
 from .metric import Metric, discover
 
 ACTIVE = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "FAILING", "CANCELLING"}
@@ -140,8 +142,12 @@ def plan(settings: Settings, metrics: list[Metric], *, remote: bool, rest_url: s
                                       allow_non_restored_state=allow_non_restored_state)
     pipeline.create_kafka_source(t_env, settings, group_id=group_id, start_at_ms=start_at_ms)
     pipeline.create_views(t_env, settings)
+    # the alert rules (sql/alerts/*.yaml) run in the same job, on the same views
+    funnels = load_funnels()
+    rules = alert_rules.discover(funnels=funnels)
+    pipeline.create_alert_views(t_env, rules, funnels)
     columns = {m.name: pipeline.resolved_columns(t_env, m) for m in metrics}
-    return t_env, pipeline.build_statement_set(t_env, settings, metrics), columns
+    return t_env, pipeline.build_statement_set(t_env, settings, metrics, rules=rules, funnels=funnels), columns
 
 
 def submit(settings: Settings, *, rest_url: str | None = None, from_savepoint: str | None = None,

@@ -13,6 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from ..alerts.stream import COLUMNS as ALERT_COLUMNS
 from ..settings import Settings
 from . import pipeline
 from .metric import Metric, discover
@@ -82,3 +83,43 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
                 tables[name].pop(key, None)
     return {name: sorted(rows.values(), key=lambda r: tuple(str(r[k]) for k in by_name[name].key))
             for name, rows in tables.items()}
+
+
+def run_recorded_alerts(records: list[dict], settings: Settings, rules: list, funnels: list) -> list[dict]:
+    """The alert transitions the job would write for these records, in the order it writes
+    them, for the minutes the records themselves close.
+
+    At the end of a recorded input Flink closes every window, as if event time jumped to
+    the end of time; a rule would then see every site fall silent. Only minutes that end by
+    the input's own watermark (its newest event time minus the delay) are judged here, as
+    the deployed job judges them while event time moves on."""
+    events = [json.loads(r["payload"]) for r in records if r["payload"].lstrip().startswith("{")]
+    times = [e["ts"] for e in events if isinstance(e, dict) and type(e.get("ts")) is int]
+    closed_by = max(times, default=0) - settings.watermark_delay_ms
+    names = [n for n, _ in ALERT_COLUMNS]
+    types = dict(ALERT_COLUMNS)
+    with tempfile.TemporaryDirectory(prefix="clickpulse-records-") as tmp:
+        path = Path(tmp) / "records.jsonl"
+        write_records(records, path)
+        t_env = pipeline.create_table_env(settings, remote=False, parallelism=1, per_record_watermarks=True)
+        t_env.get_config().set("restart-strategy.type", "none")
+        pipeline.create_recorded_source(t_env, settings, path)
+        pipeline.create_views(t_env, settings)
+        pipeline.create_alert_views(t_env, rules, funnels)
+        values = ", ".join(f"CAST(`{n}` AS STRING)" for n in names)
+        query = (f"SELECT CAST('alerts' AS STRING) AS metric, JSON_ARRAY({values} NULL ON NULL) AS vals "
+                 f"FROM ({pipeline.alert_query(rules, funnels)})")
+        from pyflink.java_gateway import get_gateway  # lazy, as in run_recorded
+
+        result = t_env.execute_sql(query)
+        changelog = get_gateway().jvm.dev.clickpulse.flink.ChangelogDrain.drain(result._j_table_result)
+    out = []
+    for line in changelog.splitlines():
+        kind, _, vals = line.split("\t", 2)
+        assert kind == "+I", f"alert transitions are appended, got {kind}"
+        row = {n: (v if n == "channels" else _convert(v, types[n])) for n, v in zip(names, json.loads(vals))}
+        # an ARRAY<STRING> cast to STRING prints as [a, b]
+        row["channels"] = [c.strip() for c in row["channels"].strip("[]").split(",") if c.strip()]
+        if row["window_end"].timestamp() * 1000 <= closed_by:
+            out.append(row)
+    return out

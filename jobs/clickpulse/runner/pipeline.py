@@ -13,6 +13,8 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlparse
 
+from ..alerts import stream as alert_stream
+from ..alerts.rules import Rule
 from ..errors import ClickpulseError
 from ..jars import connector_jars
 from ..paths import CONNECTORS_DIR, VIEWS_FILE
@@ -233,15 +235,68 @@ def create_dead_letter_sink(t_env, settings: Settings) -> None:
                                 kafka_bootstrap_servers=settings.kafka_bootstrap_servers))
 
 
-def build_statement_set(t_env, settings: Settings, metrics: list[Metric], dead_letters: bool = True):
-    """One INSERT per metric (and the dead-letter copy) in one statement set: the planner
-    shares the source and the parsed views between them, so Kafka is read once."""
+def create_alert_views(t_env, rules: list[Rule], funnels: list) -> None:
+    """The views the alert rules share (after sql/views.sql); nothing when there are no rules."""
+    if not rules:
+        return
+    for stmt in alert_stream.views(rules, funnels):
+        try:
+            t_env.execute_sql(stmt)
+        except Exception as e:  # noqa: BLE001 - the planner's message
+            raise ClickpulseError(f"alert views (clickpulse.alerts.stream): {_planner_message(str(e))}") from None
+
+
+def alert_query(rules: list[Rule], funnels: list) -> str:
+    return alert_stream.all_transitions(rules, funnels)
+
+
+def rule_error(t_env, rule: Rule, rules: list[Rule], funnels: list) -> str | None:
+    """`file:1: message` when the planner rejects a rule's SQL, else None."""
+    try:
+        t_env.sql_query(alert_stream.transitions(rule, [r for r in rules if r.in_stream], funnels))
+    except Exception as e:  # noqa: BLE001 - the planner's message, with the rule's file
+        return f"{rule.rel}:1: {_planner_message(str(e))}"
+    return None
+
+
+def _add_alert_sinks(t_env, stmt_set, settings: Settings, rules: list[Rule], funnels: list) -> None:
+    """Every transition to the `alerts` table (JDBC upsert by alert_id: a resolve updates the
+    fired row) and to the alerts topic (docs/design.md, *Alerts*)."""
+    settings.require("postgres_writer_password")
+    cols = alert_stream.COLUMNS
+    table_cols = [(n, "STRING" if n == "channels" else t) for n, t in cols]
+    lines = [f"  `{n}` {t}{' NOT NULL' if n == 'alert_id' else ''}" for n, t in table_cols]
+    t_env.execute_sql(_template(
+        "jdbc_sink.sql", sink="alerts__sink", columns=",\n".join(lines), key="`alert_id`",
+        jdbc_url=settings.jdbc_url(), table="alerts", username=settings.postgres_writer_user,
+        password=settings.postgres_writer_password, flush_rows=settings.jdbc_flush_rows,
+        flush_interval_ms=settings.jdbc_flush_interval_ms))
+    ltz = [(n, "TIMESTAMP_LTZ(3)" if t.startswith("TIMESTAMP") else t) for n, t in cols]
+    t_env.execute_sql(_template(
+        "alerts_sink.sql", columns=",\n".join(f"  `{n}` {t}" for n, t in ltz), alerts_topic=settings.alerts_topic,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers))
+    t_env.create_temporary_view("alert_transitions", t_env.sql_query(alert_query(rules, funnels)))
+    names = ", ".join("`channels_json`" if n == "channels" else f"`{n}`" for n, _ in cols)
+    stmt_set.add_insert_sql(f"INSERT INTO `alerts__sink` SELECT {names} FROM alert_transitions")
+    casts = ", ".join(f"CAST(`{n}` AS {t})" if t == "TIMESTAMP_LTZ(3)" else f"`{n}`" for n, t in ltz)
+    stmt_set.add_insert_sql(f"INSERT INTO alerts_topic SELECT {casts} FROM alert_transitions")
+
+
+def build_statement_set(t_env, settings: Settings, metrics: list[Metric], dead_letters: bool = True,
+                        rules: list[Rule] | None = None, funnels: list | None = None):
+    """One INSERT per metric (and the dead-letter copy, and the alert transitions) in one
+    statement set: the planner shares the source and the parsed views between them, so
+    Kafka is read once."""
     stmt_set = t_env.create_statement_set()
     if dead_letters:
         create_dead_letter_sink(t_env, settings)
         stmt_set.add_insert_sql(
             "INSERT INTO dead_letters SELECT payload, reason, site_id, kafka_ts, kafka_partition, kafka_offset, "
             "'flink' FROM invalid_events_stream")
+    in_stream = [r for r in rules or [] if r.in_stream]
+    if in_stream:
+        # before the metrics, so that a windowed metric is still planned last (windowed_last)
+        _add_alert_sinks(t_env, stmt_set, settings, in_stream, funnels or [])
     for m in windowed_last(metrics):
         cols = resolved_columns(t_env, m)
         sink = create_jdbc_sink(t_env, settings, m, cols)

@@ -105,14 +105,13 @@ def prepare(settings: Settings, progress=None, ha: bool = False, taskmanagers: i
         java_opts=java_opts,
         # room for the suite, a second suite (tests, a replay) and a benchmark job side by side,
         # spread over the TaskManagers: each slot keeps the managed memory it has with one
-        # (too little fails operators with "minBucketMemorySize is not valid")
+        # (too little fails operators with "minBucketMemorySize is not valid"; every window
+        # aggregation takes a share: the alert rules' two, or two more metrics on a 3g
+        # TaskManager, made 5% too little, hence 10%)
         slots=max(settings.job_parallelism, max(8, settings.job_parallelism * 4) // taskmanagers),
         parallelism=settings.job_parallelism,
         taskmanager_memory=settings.taskmanager_memory,
         state_backend=settings.state_backend,
-        # heap state needs managed memory only for the window operators' buffers, but each
-        # slot's share is split among every such operator of the suite: 0.05 of a 3g
-        # TaskManager stopped deploying once the suite had 17 metrics
         managed_fraction="0.4" if settings.state_backend == "rocksdb" else "0.1",
         rest_port=rest_port,
         rpc_port=settings.flink_rpc_port,

@@ -200,7 +200,7 @@ def is_ready(settings: Settings) -> bool:
 
 
 def create_topics(settings: Settings, servers: str | None = None) -> None:
-    """The events and dead-letter topics; on a cluster of 3 or more brokers with 3 replicas
+    """The events, dead-letter and alerts topics; on a cluster of 3 or more brokers with 3 replicas
     and min.insync.replicas=2, so one broker's death loses no acknowledged event."""
     a = admin(settings, servers)
     md = a.list_topics(timeout=10)
@@ -210,6 +210,9 @@ def create_topics(settings: Settings, servers: str | None = None) -> None:
     wanted = [
         NewTopic(settings.events_topic, settings.events_partitions, replication, config=durable),
         NewTopic(settings.dead_letter_topic, 3, replication,
+                 config={"retention.ms": str(30 * 24 * 3600 * 1000), **durable}),
+        # alert transitions (docs/design.md, *Alerts*): few records, kept 30 days for the notifier
+        NewTopic(settings.alerts_topic, 1, replication,
                  config={"retention.ms": str(30 * 24 * 3600 * 1000), **durable}),
     ]
 

@@ -1,0 +1,97 @@
+"""End to end on the real stack: the rules of sql/alerts run in the deployed events job
+(an isolated copy: its own topics and database), traffic of two sites flows in real time
+after 36 minutes of history (so the 30-minute baselines are warm), and then, in one
+minute, site 1 sends nothing and site 2 gets a burst of 300 bot events. Each incident
+must reach the alerts topic and the `alerts` table as `firing`, and as `resolved` with the
+same alert id once the next minute is normal again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from clickpulse.alerts.incidents import MINUTE, AlertReader, Traffic, live, next_minute
+from clickpulse.settings import Settings
+from clickpulse.stack.postgres import connect
+from suites import isolated_suite
+
+
+@pytest.fixture(scope="module")
+def suite(flink, request):
+    env, tag = isolated_suite(flink, request, "alerts")
+    settings = Settings(_env_file=None, **{**flink.model_dump(), "events_topic": env["CLICKPULSE_EVENTS_TOPIC"],
+                                           "dead_letter_topic": env["CLICKPULSE_DEAD_LETTER_TOPIC"],
+                                           "alerts_topic": env["CLICKPULSE_ALERTS_TOPIC"],
+                                           "postgres_db": env["POSTGRES_DB"]})
+    return settings, tag
+
+
+def utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def incident(suite):
+    settings, tag = suite
+    traffic = Traffic(settings, prefix=f"al-{tag}", sites=2, per_minute=120)
+    traffic.history(36)
+    reader = AlertReader(settings)
+    quiet, flooded = traffic.site_ids
+    start = next_minute(int(time.time() * 1000))   # the minute of both incidents
+
+    def script(ts: int) -> None:
+        if start <= ts < start + MINUTE:
+            traffic.silent = {quiet}                  # site 1: nothing for one minute
+            if ts == start + 10_000:
+                traffic.bots(flooded, ts, 300)       # site 2: 300 bot events at 10 s into it
+        else:
+            traffic.silent = set()
+
+    # until the incident minute and the normal minute after it have closed (+ the 5 s
+    # watermark delay and some slack for the transitions to arrive)
+    seconds = (start + 2 * MINUTE - int(time.time() * 1000)) / 1000 + 20
+    live(traffic, reader, seconds, on_second=script)
+    reader.close()
+    return {"reader": reader, "start": start, "quiet": quiet, "flooded": flooded, "settings": settings}
+
+
+def test_traffic_to_zero_fires_and_resolves_on_the_topic(incident):
+    r, start, site = incident["reader"], incident["start"], incident["quiet"]
+    fired, resolved = r.find("traffic_drop", site, "firing"), r.find("traffic_drop", site, "resolved")
+    assert fired, f"no traffic_drop firing for {site}; topic held {[x for _, x in r.records]}"
+    assert resolved, "the traffic came back, but traffic_drop did not resolve"
+    assert fired[1]["alert_id"] == resolved[1]["alert_id"]
+    assert fired[1]["value"] == 0.0 and fired[1]["window_start"] == utc(start).isoformat().replace("+00:00", "Z")
+    assert resolved[1]["value"] == 120.0 and resolved[1]["resolved_at"].startswith(
+        utc(start + 2 * MINUTE).isoformat()[:19])
+
+
+def test_bot_burst_fires_bot_flood_and_resolves(incident):
+    r, site = incident["reader"], incident["flooded"]
+    fired, resolved = r.find("bot_flood", site, "firing"), r.find("bot_flood", site, "resolved")
+    assert fired and resolved, f"topic held {[x for _, x in r.records]}"
+    assert fired[1]["value"] == 300.0 and fired[1]["expected_high"] == 100.0
+    assert fired[1]["channels"] == ["ops-webhook"]
+
+
+def test_the_alerts_table_holds_each_alert_once_resolved(incident):
+    s = incident["settings"]
+    with connect(s, "admin", s.postgres_db) as c:
+        rows = c.execute("select rule, site_id, state, fired_at, resolved_at, alert_id from alerts "
+                         "order by rule").fetchall()
+    start = incident["start"]
+    topic_ids = {x["alert_id"] for _, x in incident["reader"].records}
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("bot_flood", incident["flooded"], "resolved", utc(start + MINUTE), utc(start + 2 * MINUTE)),
+        ("traffic_drop", incident["quiet"], "resolved", utc(start + MINUTE), utc(start + 2 * MINUTE)),
+    ]
+    assert {r[5] for r in rows} == topic_ids
+
+
+def test_nothing_else_fired(incident):
+    got = sorted({(x["rule"], x["site_id"], x["state"]) for _, x in incident["reader"].records})
+    assert got == sorted([("bot_flood", incident["flooded"], "firing"), ("bot_flood", incident["flooded"], "resolved"),
+                          ("traffic_drop", incident["quiet"], "firing"),
+                          ("traffic_drop", incident["quiet"], "resolved")])
