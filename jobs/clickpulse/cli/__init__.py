@@ -9,7 +9,7 @@ import typer
 
 from ..errors import ClickpulseError
 from ..settings import SettingsError
-from . import bench, dashboards, db, demo, gateway, ingest, jobs, metrics, stack, verify
+from . import alerts, bench, dashboards, db, demo, gateway, ingest, jobs, metrics, stack, verify
 
 app = typer.Typer(
     name="clickpulse",
@@ -30,6 +30,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(bench.app, name="bench")
+app.add_typer(alerts.app, name="alerts")
 ingest.register(app)
 app.command("demo")(demo.demo)
 app.command("verify")(verify.verify)

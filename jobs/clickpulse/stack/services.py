@@ -17,8 +17,9 @@ from .secrets import ensure_secrets
 
 ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
-# collector and the live gateway with `make demo`; `stack down` stops them like the services.
-FEEDERS = ["generator", "collector", "gateway", "ticker"]
+# collector, the live gateway and the alert notifier with `make demo`; `stack down` stops
+# them like the services.
+FEEDERS = ["generator", "collector", "gateway", "notifier", "ticker"]
 
 
 @dataclass
@@ -286,7 +287,8 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
     for feeder, port, detail in (("ticker", None, f"ticks quiet partitions of {settings.events_topic}"),
                                  ("generator", None, "synthetic traffic"),
                                  ("collector", settings.collector_port, "POST /collect, /demo"),
-                                 ("gateway", settings.gateway_port, "Live page, Server-Sent Events")):
+                                 ("gateway", settings.gateway_port, "Live page, Server-Sent Events"),
+                                 ("notifier", None, f"delivers {settings.alerts_topic} to sql/alerts/channels.yaml")):
         pid = procs.read_pid(feeder)
         if pid or feeder in supervisor.wanted():
             healthy = bool(pid) and (procs.port_open(port) if port else True)
