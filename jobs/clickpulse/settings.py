@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = _env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
     events_topic: str = _env("CLICKPULSE_EVENTS_TOPIC", default="clickpulse.events")
     dead_letter_topic: str = _env("CLICKPULSE_DEAD_LETTER_TOPIC", default="clickpulse.events.dlq")
+    # Alert transitions written by the events job (sql/alerts/*.yaml), read by the notifier.
+    alerts_topic: str = _env("CLICKPULSE_ALERTS_TOPIC", default="clickpulse.alerts")
     # How long a partition of the events topic must be quiet before `clickpulse jobs ticker`
     # writes clock ticks into it (so that event time, and the windows, keep moving).
     tick_after_ms: int = _env("CLICKPULSE_TICK_AFTER_MS", default=10_000)
@@ -153,9 +155,7 @@ class Settings(BaseSettings):
     gateway_secret_key: str | None = _env("GATEWAY_SECRET_KEY", default=None)
 
     # --- Alert notifications (`clickpulse alerts notify`) and scheduled reports -------------
-    # The alert transitions the evaluator writes (docs/design.md, "Alerts"); the notifier
-    # reads them as the consumer group CLICKPULSE_NOTIFY_GROUP.
-    alerts_topic: str = _env("CLICKPULSE_ALERTS_TOPIC", default="clickpulse.alerts")
+    # The notifier reads CLICKPULSE_ALERTS_TOPIC (docs/design.md, "Alerts") as this consumer group.
     notify_group: str = _env("CLICKPULSE_NOTIFY_GROUP", default="clickpulse-notifier")
     # A delivery that fails (connection refused, HTTP 5xx/429, SMTP error) is tried this many
     # times in all, waiting CLICKPULSE_NOTIFY_BACKOFF_MS, then twice that, ... (at most 60 s).

@@ -132,10 +132,15 @@ def test_a_channel_without_its_variable_is_skipped_with_one_log_line(
 
 def test_a_bad_channels_file_names_file_and_line(tmp_path):
     path = tmp_path / "channels.yaml"
-    path.write_text("ops-webhook:\n  kind: webhook\n  url_env: ALERT_WEBHOOK_URL\npager:\n  kind: sms\n")
-    with pytest.raises(ClickpulseError, match=rf"{path}:4: channel 'pager' needs `kind: webhook` or `kind: email`"):
+    path.write_text("channels:\n  ops-webhook:\n    kind: webhook\n    env: ALERT_WEBHOOK_URL\n"
+                    "  pager:\n    kind: sms\n")
+    with pytest.raises(ClickpulseError, match=rf"{path}:5: channel 'pager' needs `kind: webhook` or `kind: email`"):
         load_channels(path)
-    path.write_text("ops-email:\n  kind: email\n  url_env: ALERT_EMAIL_TO\n")
-    with pytest.raises(ClickpulseError, match=rf"{path}:1: channel 'ops-email' \(email\) needs `to_env: "):
+    path.write_text("channels:\n  ops-email:\n    kind: email\n    to: ALERT_EMAIL_TO\n")
+    with pytest.raises(ClickpulseError, match=rf"{path}:2: channel 'ops-email' needs `env: VARIABLE_NAME`"):
         load_channels(path)
-    assert set(load_channels()) == {"ops-webhook", "ops-email"}
+    path.write_text("ops-email:\n  kind: email\n")
+    with pytest.raises(ClickpulseError, match=rf"{path}:1: expected `channels:` mapping"):
+        load_channels(path)
+    assert {name: (c.kind, c.env) for name, c in load_channels().items()} == {
+        "ops-webhook": ("webhook", "ALERT_WEBHOOK_URL"), "ops-email": ("email", "ALERT_EMAIL_TO")}

@@ -1,2 +1,2 @@
-"""Alerts (issue 12): rules evaluated in the stream and the notifier that delivers them
-(docs/design.md, "Alerts")."""
+"""Alerts (issue 12): rule files (`rules.py`), their Flink SQL (`stream.py`); the notifier
+lives beside them (`notify.py`). The contract is docs/design.md, *Alerts*."""

@@ -36,7 +36,7 @@ from ..stack import postgres
 log = logging.getLogger("clickpulse.alerts.notify")
 
 CHANNELS_FILE = SQL_DIR / "alerts" / "channels.yaml"
-KINDS = {"webhook": "url_env", "email": "to_env"}
+KINDS = {"webhook": "URL", "email": "comma-separated addresses"}
 STATES = ("firing", "resolved")
 REQUIRED = ("alert_id", "rule", "kind", "severity", "site_id", "metric", "state", "value", "window_start",
             "window_end", "fired_at", "channels", "message")
@@ -67,7 +67,8 @@ class DeliveryError(Exception):
 
 
 def load_channels(path: Path = CHANNELS_FILE) -> dict[str, Channel]:
-    """The channels file, checked: errors name file:line and what to write instead."""
+    """The channels file (`channels:` mapping each name to `kind` and `env`), checked: errors
+    name file:line and what to write instead."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -76,22 +77,23 @@ def load_channels(path: Path = CHANNELS_FILE) -> dict[str, Channel]:
         root = yaml.compose(text)
     except yaml.YAMLError as e:
         raise ClickpulseError(f"{path}: {e}") from None
-    if root is None:
-        return {}
-    if not isinstance(root, yaml.MappingNode):
-        raise ClickpulseError(f"{path}:{root.start_mark.line + 1}: expected channel names mapped to their settings")
-    data = yaml.safe_load(text)
+    top = dict((k.value, v) for k, v in root.value) if isinstance(root, yaml.MappingNode) else {}
+    node = top.get("channels")
+    if not isinstance(node, yaml.MappingNode):
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise ClickpulseError(f"{path}:{line}: expected `channels:` mapping each channel name to its kind and env")
+    specs = yaml.safe_load(text)["channels"]
     out = {}
-    for key_node, value_node in root.value:
+    for key_node, _ in node.value:
         name, where = key_node.value, f"{path}:{key_node.start_mark.line + 1}"
-        spec = data[name]
+        spec = specs[name]
         if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
             raise ClickpulseError(f"{where}: channel {name!r} needs `kind: webhook` or `kind: email`")
-        env_key = KINDS[spec["kind"]]
-        env = spec.get(env_key)
+        env = spec.get("env")
         if not isinstance(env, str) or not env.isidentifier():
-            raise ClickpulseError(f"{where}: channel {name!r} ({spec['kind']}) needs `{env_key}: VARIABLE_NAME`")
-        unknown = set(spec) - {"kind", env_key}
+            raise ClickpulseError(f"{where}: channel {name!r} needs `env: VARIABLE_NAME` (the variable holding "
+                                  f"its {KINDS[spec['kind']]})")
+        unknown = set(spec) - {"kind", "env"}
         if unknown:
             raise ClickpulseError(f"{where}: channel {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
         out[name] = Channel(name, spec["kind"], env, where)
