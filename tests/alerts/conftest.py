@@ -5,8 +5,6 @@ notify` started from the command line as the stack starts it."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 import os
 import subprocess
@@ -22,11 +20,10 @@ from aiosmtpd.controller import Controller
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
+from alert_records import alert
 from clickpulse.stack.kafka import admin
 from conftest import CLI, ROOT
 from suites import free_port
-
-UTC = dt.timezone.utc
 
 
 class Mailbox:
@@ -102,23 +99,6 @@ def alerts_topic(kafka, migrated):
     client.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=30)
     yield name
     client.delete_topics([name])[name].result(timeout=30)
-
-
-def alert(rule: str, site_id: str, minute: dt.datetime, state: str = "firing", **fields) -> dict:
-    """An alert transition as the evaluator writes it (docs/design.md, "Alerts")."""
-    alert_id = hashlib.sha256(f"{rule}|{site_id}|{minute.isoformat()}".encode()).hexdigest()
-    record = {
-        "alert_id": alert_id, "rule": rule, "kind": "threshold", "severity": "critical", "site_id": site_id,
-        "metric": "purchases_per_minute", "state": state, "value": 0.0, "expected_low": 1.0, "expected_high": None,
-        "window_start": minute.isoformat(), "window_end": (minute + dt.timedelta(minutes=1)).isoformat(),
-        "fired_at": (minute + dt.timedelta(minutes=1)).isoformat(), "resolved_at": None,
-        "channels": ["ops-webhook", "ops-email"], "message": f"purchases per minute 0 < 1 on {site_id}",
-    }
-    if state == "resolved":
-        record.update(value=4.0, resolved_at=(minute + dt.timedelta(minutes=5)).isoformat(),
-                      message=f"purchases per minute back to 4 on {site_id}")
-    record.update(fields)
-    return record
 
 
 def produce(settings, topic: str, *records: dict) -> None:

@@ -13,7 +13,9 @@ from clickpulse.alerts.notify import load_channels
 from clickpulse.errors import ClickpulseError
 from clickpulse.stack import postgres
 
-from .conftest import UTC, alert, produce
+from alert_records import UTC, alert
+
+from .conftest import produce
 
 pytestmark = pytest.mark.integration
 
