@@ -84,6 +84,7 @@ clickpulse is running
     site viewer   {s.superset_site_viewer_user} / {s.superset_site_viewer_password}   (sees only {s.superset_site_viewer_site})
   Collector demo  http://{s.collector_host}:{s.collector_port}/demo
   Live page       http://{s.gateway_host}:{s.gateway_port}/   (pushed every second; same users as the dashboards)
+  Alerts          {s.superset_url}/superset/dashboard/alerts/   (notifier: ALERT_WEBHOOK_URL, ALERT_EMAIL_TO; reports: /report/list/)
   Kafka           {services.kafka_bootstrap(s)}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
   PostgreSQL      {s.dsn('reader')}   (read-only)
   Generator       {rate:g} events/s over {sites} sites (1% of them bots, kept out of the user metrics)
