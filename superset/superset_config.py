@@ -8,11 +8,16 @@ environment (or the generated `.clickpulse/secrets.env` that the settings read).
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from urllib.parse import quote
 
+from celery.schedules import crontab
+
+from clickpulse.errors import ClickpulseError
 from clickpulse.settings import get_settings
+from clickpulse.stack.chromium import use_debian_chromium
 
 _settings = get_settings()
 
@@ -103,7 +108,61 @@ FEATURE_FLAGS = {
     # Only Admin and Analyst (who see every site) have SQL Lab; site-bound viewers never
     # reach it, so row-level security does not need SQL rewriting there.
     "RLS_IN_SQLLAB": False,
+    # Alerts & Reports (/alert/list/, /report/list/): scheduled e-mails of dashboards, run by
+    # the Celery worker and beat below (the weekly Trends report is created by
+    # `clickpulse dashboards sync`). Screenshots by Playwright, which renders the ECharts
+    # canvases Selenium's path leaves blank, in Debian's Chromium (see below).
+    "ALERT_REPORTS": True,
+    "PLAYWRIGHT_REPORTS_AND_THUMBNAILS": True,
 }
+
+# --- Alerts & Reports: Celery, screenshots, e-mail ------------------------------------------
+# Broker and results in the same Redis as the caches (REDIS_URL): one service to run. Celery's
+# queue keys carry no expiry, so Redis's `volatile-lru` eviction (which only drops keys with a
+# timeout: the caches') never removes a queued task. The local stack runs the worker and
+# beat as the supervised processes superset-worker and superset-beat.
+class CeleryConfig:  # pylint: disable=too-few-public-methods
+    broker_url = _settings.redis_url
+    result_backend = _settings.redis_url
+    imports = ("superset.sql_lab", "superset.tasks.scheduler", "superset.tasks.thumbnails", "superset.tasks.cache")
+    worker_prefetch_multiplier = 1
+    task_acks_late = False
+    beat_schedule = {
+        # every minute: start the reports whose crontab is due
+        "reports.scheduler": {"task": "reports.scheduler", "schedule": crontab(minute="*", hour="*"),
+                              "options": {"expires": int(timedelta(weeks=1).total_seconds())}},
+        "reports.prune_log": {"task": "reports.prune_log", "schedule": crontab(minute=0, hour=0)},
+    }
+
+
+CELERY_CONFIG = CeleryConfig
+# Playwright launches "its" Chromium; PLAYWRIGHT_BROWSERS_PATH makes that Debian's
+# (CLICKPULSE_CHROMIUM; clickpulse/stack/chromium.py says how). Set before Superset imports
+# its webdriver module, which checks for the browser once when imported.
+try:
+    use_debian_chromium(_settings)
+except ClickpulseError as _e:  # Superset still serves dashboards; only screenshots fail
+    logging.getLogger(__name__).warning("reports cannot take screenshots: %s", _e)
+WEBDRIVER_TYPE = "chromium"
+WEBDRIVER_OPTION_ARGS = ["--headless", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update"]
+# The worker opens dashboards at Superset's own address and logs in as the report's owner.
+WEBDRIVER_BASEURL = _settings.superset_url.rstrip("/") + "/"
+WEBDRIVER_BASEURL_USER_FRIENDLY = WEBDRIVER_BASEURL
+# Charts load and draw in a few seconds; the headstart lets the last ECharts animation end.
+SCREENSHOT_PLAYWRIGHT_WAIT_EVENT = "load"
+SCREENSHOT_SELENIUM_HEADSTART = 5
+ALERT_REPORTS_NOTIFICATION_DRY_RUN = False
+EMAIL_REPORTS_SUBJECT_PREFIX = "[clickpulse]"   # Superset adds the space
+# The same SMTP server as the alert notifier (SMTP_* settings, .env.example).
+SMTP_HOST = _settings.smtp_host
+SMTP_PORT = _settings.smtp_port
+SMTP_USER = _settings.smtp_user or ""
+SMTP_PASSWORD = _settings.smtp_password or ""
+SMTP_MAIL_FROM = _settings.smtp_mail_from
+SMTP_STARTTLS = _settings.smtp_starttls
+SMTP_SSL = _settings.smtp_ssl
+SMTP_SSL_SERVER_AUTH = _settings.smtp_starttls or _settings.smtp_ssl
 
 # --- web server ----------------------------------------------------------------------------
 SUPERSET_WEBSERVER_TIMEOUT = 120

@@ -61,3 +61,10 @@ def unbind_site_viewer(settings, username: str, site: str) -> None:
         if user:
             sp.put(f"/api/v1/security/users/{user['id']}", {"active": False, "roles": [sec.roles()["Site viewer"]]})
         rls.delete_site_rule(sp, sec, site)
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

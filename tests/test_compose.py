@@ -91,3 +91,17 @@ def test_superset_caches_in_the_redis_service():
     stack's live in its redis-server; Superset waits for it."""
     assert COMPOSE["x-clickpulse-env"]["REDIS_URL"].startswith("redis://redis:6379/")
     assert SERVICES["superset"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def test_the_notifier_and_superset_celery_run_as_on_the_local_stack():
+    """The alert notifier and Alerts & Reports' Celery worker and beat, as `make demo` runs
+    them (issue 12), with the delivery settings; the Superset image has Chromium for the
+    screenshots."""
+    assert SERVICES["notifier"]["command"] == ["exec clickpulse alerts notify"]
+    for name, role in (("superset-worker", "worker"), ("superset-beat", "beat")):
+        command = SERVICES[name]["command"]
+        assert command[:3] == ["celery", "--app=superset.tasks.celery_app:app", role], name
+    for name in ("notifier", "superset-worker", "superset"):
+        assert {"ALERT_WEBHOOK_URL", "SMTP_HOST", "SMTP_PORT"} <= set(SERVICES[name]["environment"]), name
+    dockerfile = (ROOT / "infra/docker/superset.Dockerfile").read_text()
+    assert "install -y --no-install-recommends chromium" in dockerfile and "playwright==" in dockerfile

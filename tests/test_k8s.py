@@ -26,7 +26,8 @@ K8S = ROOT / "infra" / "k8s"
 OVERLAYS = ("small", "large")
 README = (ROOT / "README.md").read_text()
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SECRETS = {"clickpulse-postgres", "clickpulse-s3", "clickpulse-superset", "clickpulse-collector"}
+SECRETS = {"clickpulse-postgres", "clickpulse-s3", "clickpulse-superset", "clickpulse-collector",
+           "clickpulse-alerts"}
 SECRET_VARS = re.compile(r"PASSWORD|SECRET|_KEY$|ACCESS_KEY")
 
 
@@ -227,7 +228,8 @@ def test_the_commands_and_settings_the_manifests_use_exist(objects, overlay):
             used.add(" ".join(w for w in words[1:3] if not w.startswith("-")))
         for script in words:
             used |= {m.strip() for m in re.findall(r"clickpulse ((?:[a-z][a-z-]* ?){1,2})", script)}
-    assert {"collect", "gateway", "jobs ticker", "jobs submit", "db migrate", "dashboards sync"} <= used
+    assert {"collect", "gateway", "jobs ticker", "jobs submit", "db migrate", "dashboards sync",
+            "alerts notify"} <= used
     root = typer.main.get_command(app)
     missing = {u for u in used if not _command_exists(root, u.split())}
     assert not missing, f"the manifests run commands the CLI does not have: {missing}"

@@ -154,6 +154,34 @@ class Settings(BaseSettings):
     # Unset: derived from SUPERSET_SECRET_KEY.
     gateway_secret_key: str | None = _env("GATEWAY_SECRET_KEY", default=None)
 
+    # --- Alert notifications (`clickpulse alerts notify`) and scheduled reports -------------
+    # The notifier reads CLICKPULSE_ALERTS_TOPIC (docs/design.md, "Alerts") as this consumer group.
+    notify_group: str = _env("CLICKPULSE_NOTIFY_GROUP", default="clickpulse-notifier")
+    # A delivery that fails (connection refused, HTTP 5xx/429, SMTP error) is tried this many
+    # times in all, waiting CLICKPULSE_NOTIFY_BACKOFF_MS, then twice that, ... (at most 60 s).
+    notify_attempts: int = _env("CLICKPULSE_NOTIFY_ATTEMPTS", default=5)
+    notify_backoff_ms: int = _env("CLICKPULSE_NOTIFY_BACKOFF_MS", default=1000)
+    # Where the channels of sql/alerts/channels.yaml deliver (a channel names the variable):
+    # a Slack-compatible incoming-webhook URL and comma-separated e-mail addresses.
+    alert_webhook_url: str | None = _env("ALERT_WEBHOOK_URL", default=None)
+    alert_email_to: str | None = _env("ALERT_EMAIL_TO", default=None)
+    # The SMTP server of the notifier's e-mails and of Superset's scheduled reports (the same
+    # names Superset's own settings have). No TLS by default: the local stack's test server.
+    smtp_host: str = _env("SMTP_HOST", default="127.0.0.1")
+    smtp_port: int = _env("SMTP_PORT", default=25)
+    smtp_user: str | None = _env("SMTP_USER", default=None)
+    smtp_password: str | None = _env("SMTP_PASSWORD", default=None)
+    smtp_mail_from: str = _env("SMTP_MAIL_FROM", default="clickpulse@localhost")
+    # STARTTLS after connecting (port 587), or TLS from the start (port 465).
+    smtp_starttls: bool = _env("SMTP_STARTTLS", default=False)
+    smtp_ssl: bool = _env("SMTP_SSL", default=False)
+    # Who gets the weekly "Trends" report (comma-separated); unset: `dashboards sync` creates
+    # no report.
+    report_email_to: str | None = _env("CLICKPULSE_REPORT_EMAIL_TO", default=None)
+    # When it is sent (cron, in CLICKPULSE_REPORT_TIMEZONE): Mondays 07:00.
+    report_crontab: str = _env("CLICKPULSE_REPORT_CRONTAB", default="0 7 * * 1")
+    report_timezone: str = _env("CLICKPULSE_REPORT_TIMEZONE", default="UTC")
+
     # --- derived -------------------------------------------------------------------------
     @property
     def flink_rest_host_port(self) -> tuple[str, int]:

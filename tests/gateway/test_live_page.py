@@ -1,11 +1,15 @@
 """The Live page in a real Chromium: signing in through the form, a number on the page, and
-that number changing without a reload when the live table changes."""
+that number changing without a reload when the live table changes; the alert banner shown
+while an alert is open for the site and gone when it resolves."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
+
+from alert_records import alert, remove_alerts, write_alert
 
 from .conftest import LiveSite, remove_rows, set_users, write_live_rows
 
@@ -43,3 +47,37 @@ def test_the_live_page_shows_a_number_and_updates_it(browser, gateway, synced, p
     assert page.evaluate("window.__same_document") is True
     page.screenshot(path=str(screenshots_dir / "gateway-live-page.png"), full_page=True)
     context.close()
+
+
+def test_the_live_page_shows_a_banner_while_an_alert_is_open_for_the_site(
+        browser, gateway, synced, page_site, screenshots_dir):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(gateway + "/login")
+    page.fill("#username", synced.superset_admin_user)
+    page.fill("#password", synced.superset_admin_password)
+    page.click("button[type=submit]")
+    page.goto(gateway + "/?site=" + page_site.site_id)
+    page.locator("[data-testid=users-now]").filter(has_text="17").wait_for(timeout=15_000)
+    banner = page.locator("[data-testid=alert-banner]")
+    assert banner.is_hidden()
+
+    minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    firing = alert("purchases_stalled", page_site.site_id, minute,
+                   message=f"purchases per minute 0 < 1 for 10 minutes on {page_site.site_id}")
+    write_alert(synced, firing)
+    try:
+        banner.wait_for(state="visible", timeout=15_000)
+        assert banner.inner_text().splitlines() == [
+            "1 alert open",
+            f"critical · purchases_stalled on {page_site.site_id}: purchases per minute 0 < 1 for 10 minutes on "
+            f"{page_site.site_id} (since {minute + dt.timedelta(minutes=1):%H:%M} UTC)"]
+        page.screenshot(path=str(screenshots_dir / "gateway-alert-banner.png"))
+        # resolved: the banner goes, without a reload
+        page.evaluate("window.__same_document = true")
+        write_alert(synced, {**firing, "state": "resolved", "resolved_at": (minute + dt.timedelta(minutes=3)).isoformat()})
+        banner.wait_for(state="hidden", timeout=15_000)
+        assert page.evaluate("window.__same_document") is True
+    finally:
+        remove_alerts(synced, firing["alert_id"])
+        context.close()

@@ -1,21 +1,26 @@
 """`clickpulse alerts`: alert rules as files (sql/alerts/<rule>.yaml), evaluated in the
-events job (README *Alerts*). The notifier's command joins this group."""
+events job (README *Alerts*), and the notifier that delivers them."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..alerts import notify as notifier
 from ..alerts import rules as alert_rules
 from ..runner import authoring
 from ..runner.funnels import load_funnels
 from ..stack.secrets import ensure_secrets
 
-app = typer.Typer(help="Alert rules: one YAML file per rule in sql/alerts/, evaluated in the stream.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Alerts: rules in sql/alerts/*.yaml evaluated in the stream, delivered by the notifier "
+    "to the channels of sql/alerts/channels.yaml (webhooks, e-mail).",
+    no_args_is_help=True,
+)
 console = Console(stderr=True)
 
 
@@ -67,3 +72,21 @@ def list_rules(
         t.add_row(r.name, r.kind, alert_rules.describe(r), ", ".join(r.sites) if r.sites else "all",
                   f"{r.for_minutes}m / {r.cooldown_minutes}m", r.severity, ", ".join(r.channels))
     Console().print(t)
+
+
+@app.command()
+def notify(
+    channels: Path = typer.Option(notifier.CHANNELS_FILE, "--channels", help="The channels file."),
+) -> None:
+    """Deliver the alerts of CLICKPULSE_ALERTS_TOPIC to their channels: Slack-compatible
+    webhooks (POST {"text": ..., "attachments": [...]}) and e-mail through SMTP_HOST. Each
+    (alert, state, channel) is delivered once, recorded in the table alert_deliveries before
+    the Kafka offset moves, so a replayed topic or a restart sends nothing twice; failures are
+    retried CLICKPULSE_NOTIFY_ATTEMPTS times with back-off. A channel whose variable
+    (ALERT_WEBHOOK_URL, ALERT_EMAIL_TO, ...) is unset is skipped with one log line. The
+    local stack runs it as the supervised feeder `notifier`.
+
+    Example: ALERT_WEBHOOK_URL=https://hooks.slack.com/services/T/B/X clickpulse alerts notify
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    notifier.run(ensure_secrets(), channels)

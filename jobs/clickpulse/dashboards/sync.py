@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import ClickpulseError
 from ..settings import Settings
 from ..stack import postgres
-from . import assets, rls
+from . import assets, reports, rls
 from .client import Superset, SupersetError, admin_session
 from .roles import ANALYST, SITE_VIEWER, VIEWER, Change, Security, ensure_roles, require_login
 
@@ -116,6 +116,7 @@ def sync(settings: Settings, progress=None) -> SyncResult:
         changes += rule_changes
         changes += ensure_users(settings, sec, role_ids, site_role_id)
         changes += rls.refresh_all_rules(sp, site_tables)
+        changes.append(reports.ensure_trends_report(sp, settings))
         step(4)
     result.changes = changes
     return result

@@ -1,7 +1,7 @@
 """What the Live page shows, read once per tick for every viewer and cut per viewer.
 
-One `Snapshot` per tick holds the live rows of every site (four queries, whatever the
-number of viewers); `payload(snapshot, view)` keeps only the sites a viewer may see and the
+One `Snapshot` per tick holds the live rows and the open alerts of every site (five queries,
+whatever the number of viewers); `payload(snapshot, view)` keeps only the sites a viewer may see and the
 filters they chose. A site viewer's payload is built from its own site's rows only, so
 another site's numbers never reach it, not even as a total or a filter option.
 """
@@ -36,6 +36,18 @@ SELECT hour_start, site_id, funnel, step, step_name, users,
 FROM funnel_conversions
 WHERE hour_start = date_trunc('hour', now())
 """
+
+# The alerts open now (docs/design.md, "Alerts"): the banner of the Live page. A few rows at
+# most (the partial index alerts_open); `site_id = 'all'` are the pipeline's own alerts.
+ALERTS_SQL = """
+SELECT alert_id, rule, kind, severity, site_id, metric, value, expected_low, expected_high,
+       window_start, fired_at, message
+FROM alerts
+WHERE state = 'firing'
+ORDER BY fired_at, alert_id
+"""
+PIPELINE_SITE = "all"
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class Snapshot:
     events: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     pages: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     funnel: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    alerts: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     # per-site partial results of this tick, shared by every view that includes the site
     cache: dict[tuple, object] = field(default_factory=dict)
 
@@ -82,17 +95,19 @@ class Snapshot:
 
     @property
     def sites(self) -> set[str]:
-        return set(self.users) | set(self.events) | set(self.pages) | set(self.funnel)
+        # a site with an open alert counts even without live rows: its traffic may be what stopped
+        return (set(self.users) | set(self.events) | set(self.pages) | set(self.funnel)
+                | (set(self.alerts) - {PIPELINE_SITE}))
 
 
 async def read_snapshot(conn: psycopg.AsyncConnection, tick_ms: int) -> Snapshot:
-    """The four queries of a tick, in one read-only transaction (one consistent picture)."""
+    """The five queries of a tick, in one read-only transaction (one consistent picture)."""
     async with conn.transaction():
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         now = (await (await cur.execute("SELECT now() AS now")).fetchone())["now"]
         snap = Snapshot(tick_ms, now)
         for sql, target in ((USERS_SQL, snap.users), (EVENTS_SQL, snap.events), (PAGES_SQL, snap.pages),
-                            (FUNNEL_SQL, snap.funnel)):
+                            (FUNNEL_SQL, snap.funnel), (ALERTS_SQL, snap.alerts)):
             await cur.execute(sql)
             for row in await cur.fetchall():
                 target[row["site_id"]].append(row)
@@ -117,6 +132,7 @@ def payload(snap: Snapshot, view: View) -> dict:
         "events": _events(snap, sites, view),
         "top_pages": _pages(snap, sites, view),
         "funnel": _funnel(snap, sites, view),
+        "alerts": _alerts(snap, sites, view),
     }
 
 
@@ -205,3 +221,16 @@ def _funnel(snap: Snapshot, sites: list[str], view: View) -> dict:
             s["provisional"] = s["provisional"] or r["provisional"]
     return {"hour_start": _iso(hour), "steps": [steps[k] for k in sorted(steps)],
             "ignores_segment_filter": view.segmented}
+
+
+def _alerts(snap: Snapshot, sites: list[str], view: View) -> list[dict]:
+    """The open alerts of the sites shown (a site filter narrows them like every figure), most
+    severe first; the pipeline's own alerts only for viewers who see every site."""
+    shown = sites + ([PIPELINE_SITE] if view.scope is None else [])
+    rows = [r for site in shown for r in snap.alerts.get(site, ())]
+    rows.sort(key=lambda r: (SEVERITY_ORDER.get(r["severity"], 9), r["fired_at"], r["alert_id"]))
+    return [{"alert_id": r["alert_id"], "rule": r["rule"], "kind": r["kind"], "severity": r["severity"],
+             "site_id": r["site_id"], "metric": r["metric"], "value": r["value"],
+             "expected_low": r["expected_low"], "expected_high": r["expected_high"],
+             "window_start": _iso(r["window_start"]), "fired_at": _iso(r["fired_at"]), "message": r["message"]}
+            for r in rows]

@@ -17,8 +17,9 @@ from .secrets import ensure_secrets
 
 ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
-# collector and the live gateway with `make demo`; `stack down` stops them like the services.
-FEEDERS = ["generator", "collector", "gateway", "ticker"]
+# collector, the live gateway and the alert notifier with `make demo`; `stack down` stops
+# them like the services.
+FEEDERS = ["generator", "collector", "gateway", "notifier", "ticker"]
 
 
 @dataclass
@@ -85,6 +86,8 @@ def unit_names(name: str, t: Topology, settings: Settings) -> list[str]:
         return [n.name for n in kafka.nodes(settings, t.kafka_brokers)]
     if name == "flink":
         return [flink.JOBMANAGER, *(flink.taskmanager_name(i) for i in range(1, t.taskmanagers + 1))]
+    if name == "superset":
+        return [superset.NAME, superset.WORKER, superset.BEAT]
     return [name]
 
 
@@ -165,7 +168,11 @@ def units(settings: Settings) -> dict[str, supervisor.Unit]:
         "postgres": supervisor.Unit("postgres", lambda: postgres.pid() is not None, lambda: postgres.start(settings)),
         "redis": supervisor.Unit("redis", lambda: procs.read_pid("redis") is not None, lambda: redis.start(settings)),
         "superset": supervisor.Unit("superset", lambda: procs.read_pid("superset") is not None,
-                                    lambda: superset.start(settings)),
+                                    lambda: superset.start_web(settings)),
+        superset.WORKER: supervisor.Unit(superset.WORKER, lambda: procs.read_pid(superset.WORKER) is not None,
+                                         lambda: superset.start_worker(settings)),
+        superset.BEAT: supervisor.Unit(superset.BEAT, lambda: procs.read_pid(superset.BEAT) is not None,
+                                       lambda: superset.start_beat(settings)),
         "zookeeper": supervisor.Unit("zookeeper", lambda: procs.read_pid("zookeeper") is not None,
                                      lambda: zookeeper.start(settings)),
         flink.JOBMANAGER: supervisor.Unit(flink.JOBMANAGER, lambda: flink.jobmanager_pid() is not None,
@@ -204,13 +211,15 @@ def supervise() -> None:
 def stop(name: str, settings: Settings | None = None) -> bool:
     """Stop one service on purpose: the supervisor stops watching it first."""
     settings = settings or ensure_secrets()
-    if name not in ALL + FEEDERS + ["zookeeper", supervisor.NAME]:
+    if name not in ALL + FEEDERS + ["zookeeper", supervisor.NAME, superset.WORKER, superset.BEAT]:
         raise ClickpulseError(f"unknown service {name}; choose from {', '.join(ALL + FEEDERS)}")
     t = topology(settings)
     if name == "flink":
         supervisor.unwant(flink.JOBMANAGER, *flink.taskmanager_units(), *unit_names("flink", t, settings))
     elif name == "kafka":
         supervisor.unwant(*unit_names("kafka", t, settings), "kafka", *(f"kafka-{i}" for i in range(1, 10)))
+    elif name == "superset":
+        supervisor.unwant(*unit_names("superset", t, settings))
     else:
         supervisor.unwant(name)
     if name == "postgres":
@@ -283,10 +292,15 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
     rows += _flink_rows(settings, t)
     rows.append(ServiceStatus("superset", superset.port(settings), superset.is_ready(settings),
                               procs.read_pid("superset"), settings.superset_url))
+    for unit, detail in ((superset.WORKER, "Alerts & Reports: runs the reports (Celery, broker REDIS_URL)"),
+                         (superset.BEAT, "Alerts & Reports: starts the due reports every minute")):
+        pid = procs.read_pid(unit)
+        rows.append(ServiceStatus(unit, None, pid is not None, pid, detail, service="superset"))
     for feeder, port, detail in (("ticker", None, f"ticks quiet partitions of {settings.events_topic}"),
                                  ("generator", None, "synthetic traffic"),
                                  ("collector", settings.collector_port, "POST /collect, /demo"),
-                                 ("gateway", settings.gateway_port, "Live page, Server-Sent Events")):
+                                 ("gateway", settings.gateway_port, "Live page, Server-Sent Events"),
+                                 ("notifier", None, f"delivers {settings.alerts_topic} to sql/alerts/channels.yaml")):
         pid = procs.read_pid(feeder)
         if pid or feeder in supervisor.wanted():
             healthy = bool(pid) and (procs.port_open(port) if port else True)

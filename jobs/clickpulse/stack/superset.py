@@ -1,7 +1,9 @@
-"""Superset on 127.0.0.1:8088 (gunicorn), metadata in the local PostgreSQL."""
+"""Superset on 127.0.0.1:8088 (gunicorn), metadata in the local PostgreSQL, and the Celery
+worker and beat of its Alerts & Reports (broker: the stack's Redis)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +19,11 @@ from ..settings import Settings
 from . import procs
 
 NAME = "superset"
+# Alerts & Reports: beat starts the due reports every minute, the worker runs them (a
+# dashboard screenshot in Chromium, then the e-mail)
+WORKER = "superset-worker"
+BEAT = "superset-beat"
+CELERY_APP = "--app=superset.tasks.celery_app:app"
 
 
 def port(settings: Settings) -> int:
@@ -59,7 +66,10 @@ def init(settings: Settings) -> None:
     """Metadata schema, admin user and built-in roles; re-run only when Superset changes."""
     settings.require("superset_admin_password")
     stamp = state_dir() / "superset" / ".initialized"
-    want = f"{version('apache-superset')}:{settings.superset_admin_user}"
+    # the configuration too: a feature flag that adds views (ALERT_REPORTS) needs their
+    # permissions, which only `superset init` writes (FAB_UPDATE_PERMS is off)
+    config = hashlib.sha256((SUPERSET_DIR / "superset_config.py").read_bytes()).hexdigest()[:12]
+    want = f"{version('apache-superset')}:{settings.superset_admin_user}:{config}"
     if stamp.exists() and stamp.read_text() == want:
         return
     _superset(settings, "db", "upgrade")
@@ -74,6 +84,13 @@ def init(settings: Settings) -> None:
 
 
 def start(settings: Settings) -> None:
+    """The web server, then the Celery worker and beat (each only if not running)."""
+    start_web(settings)
+    start_worker(settings)
+    start_beat(settings)
+
+
+def start_web(settings: Settings) -> None:
     if procs.read_pid(NAME) and is_ready(settings):
         return
     procs.ensure_port_free(port(settings), "Superset", "SUPERSET_URL")
@@ -88,8 +105,25 @@ def start(settings: Settings) -> None:
     procs.wait_for(lambda: is_ready(settings), "Superset", 180, procs.log_dir() / "superset.log", pid)
 
 
+def start_worker(settings: Settings) -> int:
+    """`celery worker`: two processes, so that a long report does not hold up the next."""
+    if pid := procs.read_pid(WORKER):
+        return pid
+    return procs.start(WORKER, [_bin("celery"), CELERY_APP, "worker", "--pool=prefork", "--concurrency=2",
+                                "-O", "fair", "--loglevel=INFO"], env=env(settings))
+
+
+def start_beat(settings: Settings) -> int:
+    if pid := procs.read_pid(BEAT):
+        return pid
+    schedule = state_dir() / "superset" / "celerybeat-schedule"
+    return procs.start(BEAT, [_bin("celery"), CELERY_APP, "beat", "--loglevel=INFO", "--schedule", str(schedule),
+                              "--pidfile="], env=env(settings))
+
+
 def stop() -> bool:
-    return procs.stop(NAME)
+    stopped = [procs.stop(n) for n in (BEAT, WORKER, NAME)]
+    return any(stopped)
 
 
 def is_ready(settings: Settings) -> bool:

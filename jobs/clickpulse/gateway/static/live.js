@@ -43,7 +43,24 @@
     });
   }
 
+  // the banner: shown while an alert is open for a site on screen, gone when it resolves
+  function banner(alerts) {
+    const el = $("alert-banner");
+    el.hidden = alerts.length === 0;
+    if (!alerts.length) return;
+    el.className = alerts[0].severity;   // most severe first
+    $("alert-title").textContent = alerts.length === 1 ? "1 alert open" : alerts.length + " alerts open";
+    $("alert-list").replaceChildren(...alerts.map((a) => {
+      const li = document.createElement("li");
+      li.dataset.alertId = a.alert_id;
+      li.appendChild(text(a.severity + " · " + a.rule + " on " + a.site_id + ": " + a.message
+        + " (since " + a.fired_at.slice(11, 16) + " UTC)"));
+      return li;
+    }));
+  }
+
   function render(p) {
+    banner(p.alerts || []);
     options($("f-site"), p.site_options, p.filters.site);
     ["country", "device", "plan"].forEach((s) => options($("f-" + s), p.segments[s], p.filters[s]));
 
