@@ -19,38 +19,28 @@ import signal
 import smtplib
 import ssl
 import time
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import psycopg
-import yaml
 from confluent_kafka import Consumer, KafkaError, Message
 
 from ..errors import ClickpulseError
 from ..paths import SQL_DIR
 from ..settings import Settings, field_for_env
 from ..stack import postgres
+from .rules import Channel, load_channels_file
 
 log = logging.getLogger("clickpulse.alerts.notify")
 
 CHANNELS_FILE = SQL_DIR / "alerts" / "channels.yaml"
-KINDS = {"webhook": "URL", "email": "comma-separated addresses"}
 STATES = ("firing", "resolved")
 REQUIRED = ("alert_id", "rule", "kind", "severity", "site_id", "metric", "state", "value", "window_start",
             "window_end", "fired_at", "channels", "message")
 MAX_BACKOFF_S = 60.0
 # Slack attachment colours by severity (resolved is always green)
 COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4", "resolved": "#2ca02c"}
-
-
-@dataclass(frozen=True)
-class Channel:
-    name: str
-    kind: str   # webhook | email
-    env: str    # the variable holding the URL or the addresses
-    where: str  # file:line, for messages
 
 
 class Interrupted(Exception):
@@ -67,37 +57,7 @@ class DeliveryError(Exception):
 
 
 def load_channels(path: Path = CHANNELS_FILE) -> dict[str, Channel]:
-    """The channels file (`channels:` mapping each name to `kind` and `env`), checked: errors
-    name file:line and what to write instead."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ClickpulseError(f"{path}: no channels file (see docs/design.md, \"Alerts\")") from None
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        raise ClickpulseError(f"{path}: {e}") from None
-    top = dict((k.value, v) for k, v in root.value) if isinstance(root, yaml.MappingNode) else {}
-    node = top.get("channels")
-    if not isinstance(node, yaml.MappingNode):
-        line = node.start_mark.line + 1 if node is not None else 1
-        raise ClickpulseError(f"{path}:{line}: expected `channels:` mapping each channel name to its kind and env")
-    specs = yaml.safe_load(text)["channels"]
-    out = {}
-    for key_node, _ in node.value:
-        name, where = key_node.value, f"{path}:{key_node.start_mark.line + 1}"
-        spec = specs[name]
-        if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
-            raise ClickpulseError(f"{where}: channel {name!r} needs `kind: webhook` or `kind: email`")
-        env = spec.get("env")
-        if not isinstance(env, str) or not env.isidentifier():
-            raise ClickpulseError(f"{where}: channel {name!r} needs `env: VARIABLE_NAME` (the variable holding "
-                                  f"its {KINDS[spec['kind']]})")
-        unknown = set(spec) - {"kind", "env"}
-        if unknown:
-            raise ClickpulseError(f"{where}: channel {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        out[name] = Channel(name, spec["kind"], env, where)
-    return out
+    return load_channels_file(path)
 
 
 def channel_target(settings: Settings, channel: Channel) -> str | None:

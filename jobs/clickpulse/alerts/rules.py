@@ -88,11 +88,16 @@ class Rule:
         return self.window_minutes + (0 if self.kind == "threshold" else self.baseline_minutes)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Channel:
     name: str
-    kind: str
-    env: str
+    kind: str   # webhook | email
+    env: str    # the variable holding the URL or the addresses
+    where: str  # file:line, for messages
+
+
+# what a channel's variable holds, per kind
+CHANNEL_KINDS = {"webhook": "URL", "email": "comma-separated addresses"}
 
 
 # --- loading with line numbers ------------------------------------------------------------------
@@ -141,20 +146,42 @@ def _number(path: Path, lines: dict, key: str, value, low: float = 0.0) -> float
 
 
 def load_channels(directory: Path | None = None) -> dict[str, Channel]:
-    path = (directory or ALERTS_DIR) / CHANNELS_FILE
-    if not path.exists():
-        raise ClickpulseError(f"{_rel(path)}:1: missing: declare the channels the rules name (see README *Alerts*)")
-    values, lines = _mapping(path, _compose(path))
-    chans = values.get("channels")
-    if not isinstance(chans, dict) or not chans:
-        raise ClickpulseError(f"{_rel(path)}:{lines.get('channels', 1)}: expected `channels:` mapping names to "
-                              "{kind: webhook|email, env: VARIABLE}")
+    return load_channels_file((directory or ALERTS_DIR) / CHANNELS_FILE)
+
+
+def load_channels_file(path: Path) -> dict[str, Channel]:
+    """The channels file (`channels:` mapping each name to `kind` and `env`), checked: errors
+    name file:line and what to write instead."""
+    rel = _rel(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ClickpulseError(f"{rel}:1: missing: declare the channels the rules name (see README *Alerts*)") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise ClickpulseError(f"{rel}: {e}") from None
+    top = dict((k.value, v) for k, v in root.value) if isinstance(root, yaml.MappingNode) else {}
+    node = top.get("channels")
+    if not isinstance(node, yaml.MappingNode) or not node.value:
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise ClickpulseError(f"{rel}:{line}: expected `channels:` mapping each channel name to its kind "
+                              "(webhook or email) and env (the variable holding its URL or addresses)")
+    specs = yaml.safe_load(text)["channels"]
     out = {}
-    for name, spec in chans.items():
-        if not isinstance(spec, dict) or spec.get("kind") not in ("webhook", "email") or not spec.get("env"):
-            raise ClickpulseError(f"{_rel(path)}:{lines['channels']}: channel {name!r} needs kind (webhook or email) "
-                                  "and env (the environment variable holding its URL or addresses)")
-        out[str(name)] = Channel(str(name), spec["kind"], str(spec["env"]))
+    for key_node, _ in node.value:
+        name, where = key_node.value, f"{rel}:{key_node.start_mark.line + 1}"
+        spec = specs[name]
+        if not isinstance(spec, dict) or spec.get("kind") not in CHANNEL_KINDS:
+            raise ClickpulseError(f"{where}: channel {name!r} needs `kind: webhook` or `kind: email`")
+        env = spec.get("env")
+        if not isinstance(env, str) or not env.isidentifier():
+            raise ClickpulseError(f"{where}: channel {name!r} needs `env: VARIABLE_NAME` (the variable holding "
+                                  f"its {CHANNEL_KINDS[spec['kind']]})")
+        unknown = set(spec) - {"kind", "env"}
+        if unknown:
+            raise ClickpulseError(f"{where}: channel {name!r}: unknown key(s) {', '.join(sorted(unknown))}")
+        out[name] = Channel(name, spec["kind"], env, where)
     return out
 
 
