@@ -109,7 +109,8 @@ def _suite_on_own_topic(settings, request, tag: str) -> dict:
 
     def teardown():
         run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
-        deleting = kafka_admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
+        client = kafka_admin(settings)  # held until the deletion is done: its end cancels it
+        deleting = client.delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
         for done in deleting.values():  # asynchronous: wait, or the session may end first
             done.result(timeout=60)
 
