@@ -6,11 +6,11 @@ for it without waiting 5 minutes:
 - `make demo` first sends days of generated history through Kafka and the metric suite, so
   the Trends and Funnels charts have closed days and hours; here one day of history, at a
   lower rate, goes through the same generator, Kafka topic and Flink job;
-- then live traffic: the Live and Pipeline health charts need the last minutes, with bots,
-  late and invalid records among them; here the history runs up to now and carries those;
-- within 5 minutes the ticker closes the minutes, hours and sessions that the traffic left
-  open; here `clickpulse jobs flush` closes every window at once, and the test waits for
-  the last window in PostgreSQL (no sleep).
+- then live traffic: the Live and Pipeline health charts need the last minutes and the
+  open minute, with bots, late and invalid records among them; here a generator sends
+  traffic at the pace of the clock from the end of the history on, while the dashboards
+  are open, and the test waits (no sleep) until the job has written a minute of it, has
+  closed sessions and has today's users for every site: what 5 minutes of the demo give.
 The suite runs as its own job with its own topic (history sent after the demo's events
 would be late) and writes, under the test's own site ids, into the tables the dashboards
 read; the rows are removed afterwards. The site viewer sees only the test's first site,
@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
 import time
 import uuid
 from urllib.parse import parse_qs, urlparse
@@ -38,7 +39,7 @@ from clickpulse.dashboards.client import admin_session
 from clickpulse.dashboards.sync import bind_site_viewer
 from clickpulse.stack import postgres
 from clickpulse.stack.kafka import admin as kafka_admin
-from conftest import run_cli
+from conftest import CLI, ROOT, run_cli
 from suites import unbind_site_viewer
 
 from . import seed, ui
@@ -48,38 +49,48 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 HISTORY = dt.timedelta(days=1)
 RATE = 0.5  # events/s of event time: 43,200 events, a few hundred per hour for every chart
+LIVE_RATE = 5  # events/s while the dashboards are open: several per minute for every site
+FAULTS = ["--bots", "0.02", "--late", "0.01", "--malformed", "0.01", "--duplicates", "0.01"]
 SITES = 2
 SITE_VIEWER = "test_day_one_viewer"
+NO_DATA = "No data"  # what a big number shows when its one row holds NULL (no rows behind it)
 
 
-def _sent_through_pipeline(settings, env: dict, prefix: str, end: dt.datetime) -> None:
-    """One day of traffic up to END into the suite's topic, with the demo's faults (bots,
-    late, invalid and duplicate records), then every window closed."""
+def _history(env: dict, prefix: str, end: dt.datetime) -> None:
+    """One day of traffic up to END into the suite's topic, as fast as Kafka takes it, with
+    the demo's faults (bots, late, invalid and duplicate records)."""
     start = end - HISTORY
     run_cli("generate", "--topic", env["CLICKPULSE_EVENTS_TOPIC"], "--start", start.isoformat(),
             "--duration", f"{int(HISTORY.total_seconds())}s", "--rate", str(RATE), "--speed", "0",
-            "--sites", str(SITES), "--site-prefix", prefix, "--seed", "13", "--bots", "0.02",
-            "--late", "0.01", "--malformed", "0.01", "--duplicates", "0.01", "--quiet", env=env, timeout=600)
-    run_cli("jobs", "flush", env=env)
+            "--sites", str(SITES), "--site-prefix", prefix, "--seed", "13", *FAULTS, "--quiet", env=env, timeout=600)
 
 
-def _wait_for_last_windows(settings, sites: list[str], end: dt.datetime, timeout: float = 900) -> None:
-    """Until the job has written the last minute, hour and session of every site: the flush
-    tick closes them, after every record of the history."""
-    last_minute = end.replace(second=0, microsecond=0) - dt.timedelta(minutes=2)
-    last_hour = end.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+def _live_traffic(env: dict, prefix: str) -> subprocess.Popen:
+    """Traffic at the pace of the clock from now on, as the demo's generator sends it: it
+    closes the minutes and hours of the history behind it and keeps the Live charts fed."""
+    return subprocess.Popen([*CLI, "generate", "--topic", env["CLICKPULSE_EVENTS_TOPIC"], "--rate", str(LIVE_RATE),
+                             "--sites", str(SITES), "--site-prefix", prefix, "--seed", "14", *FAULTS, "--quiet"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_for_live_windows(settings, sites: list[str], live_from: dt.datetime, timeout: float = 900) -> None:
+    """Until the job has caught up with the live traffic (a closed minute after it began, for
+    every site) and has closed sessions and today's users for every site."""
+    today = live_from.date()
     deadline = time.monotonic() + timeout
     while True:
         with postgres.connect(settings, "admin") as conn:
-            minutes = conn.execute("SELECT count(DISTINCT site_id) FROM events_per_minute "
-                                   "WHERE site_id = ANY(%s) AND window_start >= %s", (sites, last_minute)).fetchone()[0]
-            hours = conn.execute("SELECT count(DISTINCT site_id) FROM sessions_1h "
-                                 "WHERE site_id = ANY(%s) AND hour_start >= %s", (sites, last_hour)).fetchone()[0]
-        if minutes == hours == len(sites):
+            caught_up = conn.execute("SELECT count(DISTINCT site_id) FROM events_per_minute "
+                                     "WHERE site_id = ANY(%s) AND window_start >= %s", (sites, live_from)).fetchone()[0]
+            sessions = conn.execute("SELECT count(DISTINCT site_id) FROM sessions_1h WHERE site_id = ANY(%s)",
+                                    (sites,)).fetchone()[0]
+            today_users = conn.execute("SELECT count(DISTINCT site_id) FROM active_users_daily "
+                                       "WHERE site_id = ANY(%s) AND day = %s", (sites, today)).fetchone()[0]
+        if caught_up == sessions == today_users == len(sites):
             return
         assert time.monotonic() < deadline, \
-            f"after {timeout:.0f} s the suite has the last minute of {minutes} and the last hour of {hours} " \
-            f"of {len(sites)} sites"
+            f"after {timeout:.0f} s, of {len(sites)} sites {caught_up} have a live minute, {sessions} sessions " \
+            f"and {today_users} today's users"
         time.sleep(5)
 
 
@@ -98,7 +109,10 @@ def _suite_on_own_topic(settings, request, tag: str) -> dict:
 
     def teardown():
         run_cli("jobs", "stop", env=env)  # exits 0 when the job is not running
-        kafka_admin(settings).delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
+        client = kafka_admin(settings)  # held until the deletion is done: its end cancels it
+        deleting = client.delete_topics([env["CLICKPULSE_EVENTS_TOPIC"], env["CLICKPULSE_DEAD_LETTER_TOPIC"]])
+        for done in deleting.values():  # asynchronous: wait, or the session may end first
+            done.result(timeout=60)
 
     request.addfinalizer(teardown)
     run_cli("stack", "topics", env=env)
@@ -115,9 +129,11 @@ def day_one(flink, synced, request):
     prefix = f"dayone-{tag}"
     sites = [f"{prefix}-{i}" for i in range(1, SITES + 1)]
     request.addfinalizer(lambda: _remove_sites(synced, sites))
-    end = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    _sent_through_pipeline(synced, env, prefix, end)
-    _wait_for_last_windows(synced, sites, end)
+    _history(env, prefix, dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    live_from = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    live = _live_traffic(env, prefix)
+    request.addfinalizer(lambda: (live.terminate(), live.wait(30)))
+    _wait_for_live_windows(synced, sites, live_from)
     return sites
 
 
@@ -156,8 +172,8 @@ def _empty_charts(session: ui.Session, slug: str, rows: dict[int, int], ids: dic
     states = ui.wait_for_charts(session)
     empty = {}
     for c in states:
-        if c.error:
-            empty[c.name] = c.error
+        if c.error or NO_DATA in c.text:
+            empty[c.name] = c.error or NO_DATA
         elif not c.rendered:
             empty[c.name] = "nothing drawn"
         elif rows.get(ids.get(c.name), 0) == 0:
@@ -214,3 +230,19 @@ def test_bar_charts_over_time_label_their_time_axis():
             if params.get("x_axis_time_format") in (None, "smart_date"):
                 unlabelled.append(path.name)
     assert not unlabelled, f"bar charts over time without an explicit time format: {unlabelled}"
+
+
+@pytest.mark.parametrize("path", ["/sqllab/", "/explore/"])
+def test_viewer_on_a_forbidden_page_reads_why_not_json(browser, synced, path):
+    s = synced
+    session = ui.login(browser, s.superset_url, s.superset_viewer_user, s.superset_viewer_password)
+    response = session.page.goto(s.superset_url.rstrip("/") + path)
+    assert response.status == 403
+    assert response.headers["content-type"].startswith("text/html"), response.headers["content-type"]
+    body = session.page.inner_text("body")
+    assert "You don't have access to this page" in body and "Viewer" in body, body
+    assert session.page.locator('a[href="/dashboard/list/"]').count() == 1, "no way back to the dashboards"
+    # the frontend's and scripts' API calls keep Superset's JSON errors
+    api = session.page.request.get(s.superset_url.rstrip("/") + "/api/v1/database/")
+    assert api.status == 403 and api.headers["content-type"].startswith("application/json")
+    session.page.context.close()
