@@ -106,13 +106,13 @@ def prepare(settings: Settings, progress=None, ha: bool = False, taskmanagers: i
         # room for the suite, a second suite (tests, a replay) and a benchmark job side by side,
         # spread over the TaskManagers: each slot keeps the managed memory it has with one
         # (too little fails operators with "minBucketMemorySize is not valid"; every window
-        # aggregation takes a share: the alert rules' two, or two more metrics on a 3g
-        # TaskManager, made 5% too little, hence 10%)
+        # aggregation takes a share: 5% failed once the alert rules or two more metrics were
+        # added, 10% once both were, on a 3g TaskManager; 20% leaves twice that)
         slots=max(settings.job_parallelism, max(8, settings.job_parallelism * 4) // taskmanagers),
         parallelism=settings.job_parallelism,
         taskmanager_memory=settings.taskmanager_memory,
         state_backend=settings.state_backend,
-        managed_fraction="0.4" if settings.state_backend == "rocksdb" else "0.1",
+        managed_fraction="0.4" if settings.state_backend == "rocksdb" else "0.2",
         rest_port=rest_port,
         rpc_port=settings.flink_rpc_port,
         checkpoint_dir=checkpoint_dir(),
