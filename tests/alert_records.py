@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 from clickpulse.stack import postgres
 
@@ -34,6 +35,8 @@ def write_alert(settings, record: dict) -> None:
     """The row the evaluator's sink upserts into `alerts`, as the writer role."""
     values = [dt.datetime.fromisoformat(record[c]) if c in ("window_start", "window_end", "fired_at", "resolved_at")
               and record[c] else record[c] for c in COLUMNS]
+    # the evaluator's JDBC sink writes the channel names as the text of a JSON list
+    values[COLUMNS.index("channels")] = json.dumps(record["channels"])
     with postgres.connect(settings, "writer", autocommit=True) as c:
         c.execute(f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
                   "ON CONFLICT (alert_id) DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in COLUMNS[1:]),

@@ -16,7 +16,7 @@ CREATE TABLE alerts (
   window_end    timestamptz NOT NULL,
   fired_at      timestamptz NOT NULL,
   resolved_at   timestamptz,
-  channels      text[] NOT NULL,
+  channels      text NOT NULL,      -- the rule's channel names as a JSON list: ["ops-webhook"]
   message       text NOT NULL
 );
 CREATE INDEX alerts_open ON alerts (site_id) WHERE state = 'firing';
