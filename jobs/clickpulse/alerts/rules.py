@@ -73,10 +73,7 @@ class Rule:
 
     @property
     def rel(self) -> str:
-        try:
-            return str(self.path.relative_to(ROOT))
-        except ValueError:
-            return str(self.path)
+        return _rel(self.path)
 
     @property
     def in_stream(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..alerts.stream import COLUMNS as ALERT_COLUMNS
@@ -44,11 +45,9 @@ def _convert(value: str | None, type_: str):
     return value
 
 
-def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] | None = None,
-                 ) -> dict[str, list[dict]]:
-    """The rows each metric table would hold after these records, in arrival order, went
-    through the job (at the end of input every window closes, as if time moved on)."""
-    metrics = pipeline.enabled(metrics if metrics is not None else discover(), settings)
+@contextmanager
+def _recorded_job(records: list[dict], settings: Settings):
+    """A local table environment whose source is these records, with the shared views."""
     with tempfile.TemporaryDirectory(prefix="clickpulse-records-") as tmp:
         path = Path(tmp) / "records.jsonl"
         write_records(records, path)
@@ -57,6 +56,24 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
         t_env.get_config().set("restart-strategy.type", "none")
         pipeline.create_recorded_source(t_env, settings, path)
         pipeline.create_views(t_env, settings)
+        yield t_env
+
+
+def _drain(t_env, query: str) -> str:
+    """Run the query to its end; its changelog as lines of `kind<TAB>metric<TAB>values`."""
+    # lazy, like pipeline.create_table_env: PyFlink's JVM gateway is heavy and only recorded runs need it
+    from pyflink.java_gateway import get_gateway
+
+    result = t_env.execute_sql(query)
+    return str(get_gateway().jvm.dev.clickpulse.flink.ChangelogDrain.drain(result._j_table_result))
+
+
+def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] | None = None,
+                 ) -> dict[str, list[dict]]:
+    """The rows each metric table would hold after these records, in arrival order, went
+    through the job (at the end of input every window closes, as if time moved on)."""
+    metrics = pipeline.enabled(metrics if metrics is not None else discover(), settings)
+    with _recorded_job(records, settings) as t_env:
         columns = {m.name: pipeline.resolved_columns(t_env, m) for m in metrics}
         branches = []
         for m in metrics:
@@ -67,11 +84,7 @@ def run_recorded(records: list[dict], settings: Settings, metrics: list[Metric] 
         query = "\nUNION ALL\n".join(branches)
         tables: dict[str, dict[tuple, dict]] = {m.name: {} for m in metrics}
         by_name = {m.name: m for m in metrics}
-        # lazy, like pipeline.create_table_env: PyFlink's JVM gateway is heavy and only recorded runs need it
-        from pyflink.java_gateway import get_gateway
-
-        result = t_env.execute_sql(query)
-        changelog = get_gateway().jvm.dev.clickpulse.flink.ChangelogDrain.drain(result._j_table_result)
+        changelog = _drain(t_env, query)
         for line in changelog.splitlines():
             kind, name, vals = line.split("\t", 2)
             cols = columns[name]
@@ -98,21 +111,12 @@ def run_recorded_alerts(records: list[dict], settings: Settings, rules: list, fu
     closed_by = max(times, default=0) - settings.watermark_delay_ms
     names = [n for n, _ in ALERT_COLUMNS]
     types = dict(ALERT_COLUMNS)
-    with tempfile.TemporaryDirectory(prefix="clickpulse-records-") as tmp:
-        path = Path(tmp) / "records.jsonl"
-        write_records(records, path)
-        t_env = pipeline.create_table_env(settings, remote=False, parallelism=1, per_record_watermarks=True)
-        t_env.get_config().set("restart-strategy.type", "none")
-        pipeline.create_recorded_source(t_env, settings, path)
-        pipeline.create_views(t_env, settings)
+    with _recorded_job(records, settings) as t_env:
         pipeline.create_alert_views(t_env, rules, funnels)
         values = ", ".join(f"CAST(`{n}` AS STRING)" for n in names)
         query = (f"SELECT CAST('alerts' AS STRING) AS metric, JSON_ARRAY({values} NULL ON NULL) AS vals "
                  f"FROM ({pipeline.alert_query(rules, funnels)})")
-        from pyflink.java_gateway import get_gateway  # lazy, as in run_recorded
-
-        result = t_env.execute_sql(query)
-        changelog = get_gateway().jvm.dev.clickpulse.flink.ChangelogDrain.drain(result._j_table_result)
+        changelog = _drain(t_env, query)
     out = []
     for line in changelog.splitlines():
         kind, _, vals = line.split("\t", 2)
