@@ -52,6 +52,6 @@ SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page,
        COALESCE(country, 'unknown') AS country,
        COALESCE(device, 'unknown') AS device,
        COALESCE(plan, 'unknown') AS plan,
-       properties, schema_version
+       properties, schema_version, utm_source, utm_medium, utm_campaign, referrer_domain
 FROM raw_events
 WHERE error IS NULL AND NOT tick AND NOT is_late AND bot IS NULL;

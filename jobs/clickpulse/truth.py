@@ -62,6 +62,10 @@ class Event:
     properties: str | None
     schema_version: int
     bot: str | None = None  # why the collector judged it a bot's; None for people
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    referrer_domain: str | None = None
 
 
 def _utf16_len(s: str) -> int:
@@ -149,9 +153,34 @@ def validate(payload: str | None, now_ms: int, max_future_ms: int = MAX_FUTURE) 
     elif not _is_int(sv) or sv < 1 or sv > 2**31 - 1:
         raise Invalid("schema_version: expected integer >= 1")
     bot = _optional(o, "bot", 64)
+    utm_source = _lower(_optional(o, "utm_source", 256))
+    utm_medium = _lower(_optional(o, "utm_medium", 256))
+    utm_campaign = _optional(o, "utm_campaign", 256)
     return Event(event_id, event_type, site_id, user_id, session_id, ts, page, referrer,
                  country or "unknown", device or "unknown", plan or "unknown",
-                 None if props is None else json.dumps(props, separators=(",", ":")), sv, bot)
+                 None if props is None else json.dumps(props, separators=(",", ":")), sv, bot,
+                 utm_source, utm_medium, utm_campaign, referrer_domain(referrer))
+
+
+def _lower(s: str | None) -> str | None:
+    # A-Z only, as the JVM's parser does: str.lower() would also fold other letters
+    return None if s is None else "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)
+
+
+def referrer_domain(referrer: str | None) -> str | None:
+    """The host of a referrer URL, by the contract's rule (schema/event.v1.json)."""
+    if referrer is None or "://" not in referrer:
+        return None
+    host = referrer.split("://", 1)[1]
+    host = re.split(r"[/?#]", host, maxsplit=1)[0]
+    host = host.rpartition("@")[2]
+    head, colon, port = host.rpartition(":")
+    if colon and all("0" <= c <= "9" for c in port):
+        host = head
+    host = _lower(host)
+    if host.startswith("www."):
+        host = host[4:]
+    return host or None
 
 
 def _site_of_invalid(payload: str | None) -> str:
@@ -481,7 +510,9 @@ def funnel_conversions(events: list[Event], funnels) -> list[dict]:
 def raw_events(events: list[Event]) -> list[dict]:
     return [dict(event_time=ts_utc(e.ts), event_id=e.event_id, event_type=e.event_type, site_id=e.site_id,
                  user_id=e.user_id, session_id=e.session_id, page=e.page, referrer=e.referrer, country=e.country,
-                 device=e.device, plan=e.plan, properties=e.properties, schema_version=e.schema_version)
+                 device=e.device, plan=e.plan, properties=e.properties, schema_version=e.schema_version,
+                 utm_source=e.utm_source, utm_medium=e.utm_medium, utm_campaign=e.utm_campaign,
+                 referrer_domain=e.referrer_domain)
             for e in events]
 
 
@@ -577,3 +608,53 @@ def compute(records: Iterable, *, watermark_delay_ms: int = 5000, max_future_ms:
 
 def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
+
+
+
+PAID_SEARCH = {"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-search", "sem"}
+DISPLAY = {"display", "banner", "cpm"}
+EMAIL = {"email", "e-mail", "e_mail", "newsletter"}
+SOCIAL_MEDIUMS = {"social", "social-network", "social-media", "sm", "paid_social", "paid-social", "paidsocial"}
+SEARCH_ENGINES = {"bing.com", "duckduckgo.com", "yahoo.com", "search.yahoo.com", "baidu.com", "yandex.ru",
+                  "yandex.com", "ecosia.org", "search.brave.com", "startpage.com", "qwant.com"}
+SOCIAL_SITES = {"facebook.com", "m.facebook.com", "l.facebook.com", "t.co", "twitter.com", "x.com", "linkedin.com",
+                "lnkd.in", "reddit.com", "old.reddit.com", "news.ycombinator.com", "instagram.com", "youtube.com",
+                "m.youtube.com", "pinterest.com", "tiktok.com", "bsky.app"}
+
+
+def channel(e: Event) -> str:
+    """The acquisition channel of one event (the rules of sql/metrics/acquisition_1h.sql)."""
+    medium, domain = e.utm_medium, e.referrer_domain
+    for mediums, name in ((PAID_SEARCH, "Paid search"), (DISPLAY, "Display"), (EMAIL, "Email"),
+                          (SOCIAL_MEDIUMS, "Social"), ({"affiliate"}, "Affiliates"), ({"referral"}, "Referral")):
+        if medium in mediums:
+            return name
+    if medium or e.utm_source or e.utm_campaign:
+        return "Other campaign"
+    if domain is None:
+        return "Direct"
+    if domain.startswith("google.") or domain in SEARCH_ENGINES:
+        return "Organic search"
+    return "Social" if domain in SOCIAL_SITES else "Referral"
+
+
+def _touch(e: Event) -> tuple:
+    """What the metric's touch string sorts by: time, channel, source length, source, campaign."""
+    source = e.utm_source or e.referrer_domain or "(direct)"
+    return e.ts, channel(e) + "|", len(source), source + (e.utm_campaign or "(none)"), source
+
+
+@clean_metric
+def acquisition_1h(events: list[Event]) -> list[dict]:
+    """Sessions by the channel, source and campaign of their first event, per hour of
+    session start: sessions, distinct users, and sessions with a purchase."""
+    groups: dict[tuple, list] = defaultdict(lambda: [0, set(), 0])
+    for site, sess in _sessions(events):
+        first = min(sess, key=_touch)
+        source = _touch(first)[4]
+        g = groups[(_floor(sess[0].ts, HOUR), site, channel(first), source, first.utm_campaign or "(none)")]
+        g[0] += 1
+        g[1].add(first.user_id)
+        g[2] += any(e.event_type == "purchase" for e in sess)
+    return [dict(hour_start=ts_utc(h), site_id=s, channel=ch, source=src, campaign=cp, sessions=n, users=len(u),
+                 conversions=c) for (h, s, ch, src, cp), (n, u, c) in groups.items()]

@@ -18,5 +18,9 @@ SELECT
   device,
   plan,
   properties,
-  schema_version
+  schema_version,
+  utm_source,
+  utm_medium,
+  utm_campaign,
+  referrer_domain
 FROM events_clean

@@ -30,6 +30,8 @@ EVENT_TYPES = ["page_view", "click", "signup", "add_to_cart", "purchase"]
 COUNTRIES = ["DE", "US", "FR"]
 DEVICES = ["desktop", "mobile"]
 PLANS = ["free", "pro"]
+ACQUISITION = [("Direct", "(direct)", "(none)"), ("Organic search", "google.com", "(none)"),
+               ("Email", "newsletter", "spring"), ("Paid search", "google", "black-friday")]
 PAGES = ["/", "/pricing", "/docs", "/blog", "/landing/a", "/products/1", "/products/2", "/cart", "/signup",
          "/about", "/contact", "/products/3"]
 INVALID_REASONS = ["not_json", "missing_field:user_id"]
@@ -125,7 +127,7 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
         live.append((we - dt.timedelta(minutes=5), we, site_id, 20 + int(10 * abs(((i % 60) - 30) / 30))))
     live_users = live[0][3]
 
-    daily, sessions, top1h, funnels, entry_exit, transitions = [], [], [], [], [], []
+    daily, sessions, top1h, funnels, entry_exit, transitions, acquisition = [], [], [], [], [], [], []
     for i in range(DAYS):
         day = (today - dt.timedelta(days=i)).date()
         through = now if i == 0 else dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
@@ -159,6 +161,9 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
             for src, dst in zip(PAGES[:6], PAGES[1:7]):
                 n = rnd.randint(3, 60)
                 transitions.append((h, site_id, src, dst, n, max(1, n // 2)))
+            for channel, source, campaign in ACQUISITION:
+                n = rnd.randint(2, 30)
+                acquisition.append((h, site_id, channel, source, campaign, n, max(1, n - 2), n // 7))
         if 1 <= i <= 3:  # complete hours only, as the hourly sink writes them
             views = sorted((rnd.randint(100, 900) for _ in range(10)), reverse=True)
             for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
@@ -202,6 +207,8 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                 ["hour_start", "site_id", "page", "entries", "exits"])
         _upsert(cur, "page_transitions_1h", ["hour_start", "site_id", "from_page", "to_page"], transitions,
                 ["hour_start", "site_id", "from_page", "to_page", "transitions", "users"])
+        _upsert(cur, "acquisition_1h", ["hour_start", "site_id", "channel", "source", "campaign"], acquisition,
+                ["hour_start", "site_id", "channel", "source", "campaign", "sessions", "users", "conversions"])
         _upsert(cur, "late_events", ["minute", "site_id"], late, ["minute", "site_id", "events"])
         _upsert(cur, "bot_events", ["window_start", "site_id", "reason"], bot,
                 ["window_start", "window_end", "site_id", "reason", "events"])
@@ -253,7 +260,7 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
 SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
                "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
                "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events",
-               "entry_exit_pages_1h", "page_transitions_1h"]
+               "entry_exit_pages_1h", "page_transitions_1h", "acquisition_1h"]
 
 
 def remove_site(settings: Settings, site_id: str) -> None:

@@ -82,7 +82,8 @@ TABLES = [
     Table("events", "event_time", ("event_time", "event_id"),
           (("event_time", "ts"), ("event_id", "text"), ("event_type", "text"), ("site_id", "text"),
            ("user_id", "text"), ("session_id", "text"), ("page", "text"), ("referrer", "text"), *SEGMENTS,
-           ("properties", "text"), ("schema_version", "int")), "90 days", dt.timedelta(0)),
+           ("properties", "text"), ("schema_version", "int"), ("utm_source", "text"), ("utm_medium", "text"),
+           ("utm_campaign", "text"), ("referrer_domain", "text")), "90 days", dt.timedelta(0)),
     Table("late_events", "minute", ("minute", "site_id"),
           (("minute", "ts"), ("site_id", "text"), ("events", "bigint")), "90 days", M),
     Table("invalid_events", "minute", ("minute", "site_id", "reason"),
@@ -117,3 +118,9 @@ def scaffolded(table: Table) -> None:
     """A table added by `clickpulse metrics new` (appended below this function)."""
     TABLES.append(table)
     BY_NAME[table.name] = table
+
+
+scaffolded(Table("acquisition_1h", "hour_start", ("hour_start", "site_id", "channel", "source", "campaign"),
+                 (("hour_start", "ts"), ("site_id", "text"), ("channel", "text"), ("source", "text"),
+                  ("campaign", "text"), ("sessions", "bigint"), ("users", "bigint"), ("conversions", "bigint")),
+                 None, H))

@@ -15,13 +15,14 @@ import java.util.Base64;
 /**
  * Test probe (tests/ingest/test_contract.py): the pipeline's own record decoder, fed one
  * base64-encoded Kafka record per stdin line, answers one JSON line per record: the reason
- * it is invalid (or null), and the normalised country and device of a valid event.
+ * it is invalid (or null), and the normalised and derived fields of a valid event.
  * Compiled next to the event-parser sources, so it sees the package-private classes.
  */
 public final class ContractProbe {
     public static void main(String[] args) throws Exception {
         long maxFutureMs = Long.parseLong(args[0]);
-        EventColumn[] columns = {EventColumn.ERROR, EventColumn.COUNTRY, EventColumn.DEVICE, EventColumn.TICK};
+        EventColumn[] columns = {EventColumn.ERROR, EventColumn.COUNTRY, EventColumn.DEVICE, EventColumn.TICK,
+            EventColumn.UTM_SOURCE, EventColumn.UTM_MEDIUM, EventColumn.UTM_CAMPAIGN, EventColumn.REFERRER_DOMAIN};
         EventDeserializationSchema decoder = new EventDeserializationSchema(columns, false, maxFutureMs, null);
         ObjectMapper json = new ObjectMapper();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
@@ -34,6 +35,9 @@ public final class ContractProbe {
             o.put("country", row.isNullAt(1) ? null : row.getString(1).toString());
             o.put("device", row.isNullAt(2) ? null : row.getString(2).toString());
             o.put("tick", !row.isNullAt(3) && row.getBoolean(3));
+            for (int i = 4; i < columns.length; i++) {
+                o.put(columns[i].column, row.isNullAt(i) ? null : row.getString(i).toString());
+            }
             out.println(json.writeValueAsString(o));
         }
     }

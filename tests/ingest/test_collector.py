@@ -131,6 +131,18 @@ def test_clients_cannot_set_what_only_the_collector_sets(collector, events_tail,
     assert "ip" not in got and "$clickpulse" not in got and b"203.0.113.9" not in rec.value
 
 
+def test_campaign_tags_in_the_page_query_are_kept_as_fields(collector, events_tail, site_id):
+    page = "/landing/spring?utm_source=Google&utm_medium=CPC&utm_campaign=Spring+Sale&utm_term=x#top"
+    collector.post(event(site_id, event_id="from-query", page=page))
+    # the event's own tag wins over the query's
+    collector.post(event(site_id, event_id="own-tag", page=page, utm_campaign="own", utm_source=""))
+    got = {r.event["event_id"]: r.event for r in events_tail.read(site_id, count=2)}
+    assert {k: v for k, v in got["from-query"].items() if k.startswith("utm_")} == {
+        "utm_source": "google", "utm_medium": "cpc", "utm_campaign": "Spring Sale"}
+    assert got["own-tag"]["utm_campaign"] == "own" and got["own-tag"]["utm_source"] == "google"
+    assert got["from-query"]["page"] == page, "the page is kept as sent"
+
+
 # --- invalid events -------------------------------------------------------------------------
 
 def test_an_invalid_event_gets_400_with_its_reason_and_goes_to_dead_letters(collector, events_tail, dead_letters,

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from clickpulse.errors import ClickpulseError
 from clickpulse.ingest.schema import EventSchema, default_schema
 from clickpulse.paths import CONNECTORS_DIR, SCHEMA_DIR
+from clickpulse.truth import referrer_domain
 
 HERE = Path(__file__).resolve().parent
 from clickpulse.ingest.schema import MAX_FUTURE_MS  # noqa: E402  the allowance the pipeline applies too
@@ -146,6 +147,11 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
+# referrers around referrer_domain's edges: ports, user info, IPv6, case, no scheme, no host
+REFERRERS = ["https://www.Google.com/search?q=x", "http://user:pw@WWW.example.org:8080/a#b", "https://t.co",
+             "android-app://com.slack/", "http://[::1]:80/x", "google.com/x", "https://?q", "https://www.",
+             "ftp://host:port/", "https://exa:mple.com:/", "https://İ.example/"]
+
 FIELDS = {
     "event_id": _string(128),
     "event_type": st.one_of(st.sampled_from(["page_view", "a.b:c-d_e", "sign up", "signup\n", "ü", "x" * 64,
@@ -156,7 +162,10 @@ FIELDS = {
     "ts": st.one_of(st.integers(0, MAX_TS), st.sampled_from([-1, 0, MAX_TS, MAX_TS + 1, 2**63 - 1, 2**63, 2**64, -(2**63)]),
                     st.just("future"), st.just("past-future"), _wrong),
     "page": _string(2048),
-    "referrer": _string(2048),
+    "referrer": st.one_of(_string(2048), st.sampled_from(REFERRERS)),
+    "utm_source": st.one_of(_string(256), st.sampled_from(["Google", "NEWSLETTER", "ÄÖ", "İstanbul"])),
+    "utm_medium": _string(256),
+    "utm_campaign": st.one_of(_string(256), st.just("Spring Sale")),
     "country": st.one_of(st.sampled_from(["US", "de", "gB", "D1", "ÄÖ", "DEU", "d", "", "U\n"]), _wrong),
     "device": st.one_of(st.sampled_from(["desktop", "MOBILE", "Tablet", "phone", "", "desktop\n", "x" * 17]),
                         _wrong),
@@ -234,6 +243,9 @@ def test_collector_and_pipeline_agree(pipeline, ev):
     if reason is None:
         assert seen["country"] == normalized.get("country")
         assert seen["device"] == normalized.get("device")
+        for tag in ("utm_source", "utm_medium", "utm_campaign"):
+            assert seen[tag] == normalized.get(tag), tag
+        assert seen["referrer_domain"] == referrer_domain(normalized.get("referrer"))
 
 
 @pytest.mark.parametrize("record", [

@@ -38,7 +38,9 @@ def test_the_served_snippet_is_small_and_cacheable(collector):
 
 
 def _click_through(page, base: str, site: str) -> None:
-    page.goto(f"{base}/demo?site={site}")
+    # arriving from a search result, on a tagged campaign link
+    page.goto(f"{base}/demo?site={site}&utm_source=Newsletter&utm_medium=email&utm_campaign=spring",
+              referer="https://www.google.com/")
     page.click("#cta-start")                      # SPA: /
     page.click("#nav-spring")                     # full page load: /landing/spring
     page.wait_for_url("**/landing/spring*")
@@ -89,8 +91,11 @@ def test_a_visit_arrives_as_events(collector, browser, events_tail, site_id):
     assert all(started - 1000 <= e["ts"] <= int(time.time() * 1000) for e in got)
     assert all(e["site_id"] == site_id and e["device"] == "desktop" and e["browser"] == "Chrome Headless"
                for e in got)
-    landing = next(e for e in got if e["page"] == "/landing/spring")
-    assert landing["referrer"].endswith("/?site=" + site_id) or landing["referrer"].endswith("/")
+    arrival, *rest = [e for e in got if e["event_type"] == "page_view"]
+    assert arrival["referrer"] == "https://www.google.com/"
+    assert (arrival["utm_source"], arrival["utm_medium"], arrival["utm_campaign"]) == ("newsletter", "email", "spring")
+    # navigation within the site (SPA or full page load) is no referral, and carries no tags
+    assert not any("referrer" in e or "utm_source" in e for e in rest)
     _assert_funnels_complete(got)
 
 

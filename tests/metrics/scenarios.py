@@ -32,6 +32,10 @@ def records(items: list, arrival_step: int = 100) -> list[dict]:
 
 PAGES = ["/", "/landing/spring", "/pricing", "/blog/flink", "/products/1", "/products/2", "/products/3", "/cart",
          "/checkout", "/signup"]
+REFERRERS = [None, None, "https://www.google.com/search?q=x", "https://t.co/abc", "https://partner.io:8443/p",
+             "android-app://com.slack/", "not a url"]
+CAMPAIGNS = [{}, {}, {}, {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"},
+             {"utm_source": "Google", "utm_medium": "CPC"}, {"utm_campaign": "launch"}]
 TYPES = ["page_view"] * 6 + ["click", "form_submit", "signup", "add_to_cart", "purchase", "video_play"]
 
 
@@ -60,7 +64,7 @@ def random_traffic(seed: int, n: int, sites: int = 3, users: int = 40, span_ms: 
         site = f"s{rng.randint(1, sites)}"
         ev = event(f"e{i}", max(at, 0), rng.choice(TYPES), user, site, rng.choice(PAGES),
                    country=rng.choice(["DE", "US", "fr", None]), device=rng.choice(["desktop", "Mobile", None]),
-                   plan=rng.choice(["free", "pro", None]))
+                   plan=rng.choice(["free", "pro", None]), referrer=rng.choice(REFERRERS), **rng.choice(CAMPAIGNS))
         items.append(ev)
         sent.append(ev)
     return items

@@ -120,9 +120,11 @@ def _mutations(seed: int, n: int) -> list[str]:
     rng = random.Random(seed)
     values = [None, "", " ", "x", "é", "😀" * 64, "😀" * 65, "a" * 128, "a" * 129, "a" * 2049, 0, -1, 1, 2**63,
               2**64, 1.5, 1e300, True, False, [], {}, {"a": [1, {"b": None}]}, "DE", "de", "D", "Mobile", "TABLET",
+              "a" * 256, "a" * 257, "😀" * 128, "😀" * 129, "https://WWW.Example.com:8080/x", "http://a@b:c/", "HTTPS://İ.x",
               "desktop ", 1_700_000_000_000, 32503680000000, 32503680000001]
     fields = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer", "country",
-              "device", "plan", "properties", "schema_version", "bot", "unknown_field"]
+              "device", "plan", "properties", "schema_version", "bot", "utm_source", "utm_medium", "utm_campaign",
+              "unknown_field"]
     out = []
     for i in range(n):
         ev = event(f"m{i}", rng.randint(0, 5 * MIN), site=rng.choice(["s1", "s2"]))

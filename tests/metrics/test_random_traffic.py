@@ -17,5 +17,5 @@ def test_all_metrics_match_the_reference(seed, n, disorder_ms):
     assert set(tables) >= {"events_per_minute", "active_users_1m", "active_users_live", "active_users_daily",
                            "top_pages_1m", "top_pages_1h", "sessions_1h", "funnel_conversions", "events",
                            "late_events", "invalid_events"}
-    assert all(tables[t] for t in ("late_events", "invalid_events", "funnel_conversions", "sessions_1h"))
+    assert all(tables[t] for t in ("late_events", "invalid_events", "funnel_conversions", "sessions_1h", "acquisition_1h"))
     same_as_truth(tables, recs)

@@ -29,7 +29,7 @@ from . import useragent
 from .counters import Counters
 from .geoip import GeoIP
 from .producer import dead_letter, producer_config
-from .schema import MAX_FUTURE_MS, EventSchema
+from .schema import MAX_FUTURE_MS, EventSchema, tags_from_page
 from .snippet import DEMO_SITE, SITE_RE, demo_page, snippet
 
 log = logging.getLogger("clickpulse.collector")
@@ -412,7 +412,7 @@ class Collector:
             reason = self.schema.reason(ev, received, self.max_future_ms)
             value = None
             if reason is None:
-                self.schema.normalize_in_place(ev)
+                tags_from_page(self.schema.normalize_in_place(ev))
                 ev["received_at"] = received
                 if device and "device" not in ev:
                     ev["device"] = device

@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
@@ -28,8 +29,12 @@ SCHEMA_FILES = {1: "event.v1.json"}
 
 # The order in which EventContract.java checks the fields: the first failing one is the reason.
 FIELD_ORDER = ["event_id", "event_type", "site_id", "user_id", "session_id", "ts", "page", "referrer",
-               "country", "device", "plan", "properties", "schema_version", "bot"]
-OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan", "bot")
+               "country", "device", "plan", "properties", "schema_version", "bot", "utm_source", "utm_medium",
+               "utm_campaign"]
+OPTIONAL_STRINGS = ("session_id", "referrer", "country", "device", "plan", "bot", "utm_source", "utm_medium",
+                    "utm_campaign")
+# campaign tags compared case-insensitively (they decide the acquisition channel)
+LOWER_CASED = ("utm_source", "utm_medium")
 _NULLABLE = (*OPTIONAL_STRINGS, "properties", "schema_version")
 MAX_FUTURE_MS = 60_000  # CLICKPULSE_MAX_FUTURE_MS default; see settings.py
 # orjson cannot serialize deeper than 254 levels, and no analytics property needs 32.
@@ -44,6 +49,14 @@ class InvalidEvent(ValueError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def ascii_lower(s: str) -> str:
+    """A-Z lower-cased, nothing else: what the pipeline does, whatever the locale."""
+    return s.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def utf16_len(s: str) -> int:
@@ -318,7 +331,41 @@ class EventSchema:
             event["country"] = event["country"].upper()
         if "device" in event:
             event["device"] = event["device"].lower()
+        for field in LOWER_CASED:
+            if field in event:
+                event[field] = ascii_lower(event[field])
         return event
+
+
+UTM_TAGS = ("utm_source", "utm_medium", "utm_campaign")
+UTM_MAX = 256  # the schema's maxLength of each tag
+
+
+def tags_from_page(event: dict) -> dict:
+    """Campaign tags a sender left in the page's query string (servers often forward the
+    landing URL as it came; the snippet sends the tags as fields), for a valid, normalised
+    event. Tags the event names itself win; a tag too long for the contract is cut to its
+    maxLength, as the snippet cuts it."""
+    page = event["page"]
+    if "utm_" not in page or "?" not in page:
+        return event
+    query = parse_qs(page.split("?", 1)[1].split("#", 1)[0])
+    for tag in UTM_TAGS:
+        value = (query.get(tag) or [""])[0]
+        if tag not in event and value:
+            value = _cut_utf16(value, UTM_MAX)
+            event[tag] = ascii_lower(value) if tag in LOWER_CASED else value
+    return event
+
+
+def _cut_utf16(s: str, limit: int) -> str:
+    """The longest prefix of `s` within `limit` UTF-16 code units (a pair is never split)."""
+    n = 0
+    for i, c in enumerate(s):
+        n += 2 if ord(c) > 0xFFFF else 1
+        if n > limit:
+            return s[:i]
+    return s
 
 
 @lru_cache(maxsize=1)

@@ -93,6 +93,7 @@ class Simulation:
         self._plan = Sampler(profile.plans, r)
         self._entry = Sampler(profile.entry_pages, r)
         self._referrer = Sampler(profile.referrers, r)
+        self._campaign_source = Sampler(profile.campaign_sources, r)
         self._browse = Sampler({"product": 0.45, "home": 0.1, "pricing": 0.15, "blog": 0.15}, r)
         # products are not equally popular (Zipf-like), so top-pages tables have a shape
         self._product = Sampler({i: 1 / i ** 0.9 for i in range(1, profile.products + 1)}, r)
@@ -110,6 +111,10 @@ class Simulation:
             return "/blog/" + r.choice(self.profile.blog_posts)
         return "/" + kind
 
+    def _campaign_tags(self, landing_page: str) -> dict:
+        source, medium = self._campaign_source().split("/")
+        return {"utm_source": source, "utm_medium": medium, "utm_campaign": landing_page.rsplit("/", 1)[1]}
+
     def _script(self) -> list[tuple[int, str]]:
         """One session as (offset ms, JSON fragment): the fragment continues the session's
         event_id with the step number and ends with the key of ts, whose value follows."""
@@ -126,10 +131,12 @@ class Simulation:
         def think() -> int:
             return t + int(min(max(r.expovariate(think_rate), 1000), 300_000))
 
-        def view(page: str, referrer=None) -> None:
+        def view(page: str, referrer=None, tags=None) -> None:
             frag = '"event_type":"page_view","page":' + js(page)
             if referrer:
                 frag += ',"referrer":' + js(referrer)
+            for tag, value in (tags or {}).items():
+                frag += f',"{tag}":' + js(value)
             steps.append((t, frag))
 
         def act(event_type: str, page: str, props=None) -> int:
@@ -144,7 +151,7 @@ class Simulation:
         product_rates = p.funnels["product_purchase"]
         kind = self._entry()
         page = self._page(kind)
-        view(page, self._referrer())
+        view(page, self._referrer(), self._campaign_tags(page) if kind == "landing" else None)
         pages = 1
         while True:
             if kind in ("home", "landing"):

@@ -50,6 +50,10 @@ class Profile:
     funnels: dict = field(default_factory=_funnels)
     entry_pages: dict = field(default_factory=_entry_pages)
     campaigns: list = field(default_factory=lambda: ["spring", "black-friday", "newsletter", "partner"])
+    # where a landing page's visitors come from, as "utm_source/utm_medium" (the campaign is
+    # the landing page's): acquisition_1h's channels
+    campaign_sources: dict = field(default_factory=lambda: {
+        "newsletter/email": 0.35, "google/cpc": 0.35, "facebook/social": 0.2, "partner/affiliate": 0.1})
     products: int = 40
     blog_posts: list = field(default_factory=lambda: ["launch-week", "funnels-101", "realtime-dashboards",
                                                       "pricing-update", "case-study-acme"])
@@ -95,11 +99,13 @@ class Profile:
 
     def check(self, path) -> None:
         where = str(path or "profile")
-        for name in ("countries", "devices", "plans", "entry_pages", "referrers"):
+        for name in ("countries", "devices", "plans", "entry_pages", "referrers", "campaign_sources"):
             dist = getattr(self, name)
             if not isinstance(dist, dict) or not dist or any(not isinstance(v, (int, float)) or v < 0
                                                             for v in dist.values()) or sum(dist.values()) <= 0:
                 raise ClickpulseError(f"{where}: {name} must map values to non-negative weights")
+        if any(not isinstance(k, str) or k.count("/") != 1 for k in self.campaign_sources):
+            raise ClickpulseError(f"{where}: campaign_sources keys are utm_source/utm_medium, e.g. google/cpc")
         unknown = set(self.entry_pages) - set(_entry_pages())
         if unknown:
             raise ClickpulseError(f"{where}: entry_pages {', '.join(map(str, unknown))} unknown; "

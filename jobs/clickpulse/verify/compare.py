@@ -39,6 +39,7 @@ SPECS: dict[str, Spec] = {
     "top_pages_1h": Spec("window_start", HOUR, "window"),
     "sessions_1h": Spec("hour_start", HOUR, "session"),
     "entry_exit_pages_1h": Spec("hour_start", HOUR, "session"),
+    "acquisition_1h": Spec("hour_start", HOUR, "session"),
     "page_transitions_1h": Spec("hour_start", HOUR, "window"),
     "funnel_conversions": Spec("hour_start", HOUR, "funnel"),
     "events": Spec("event_time", 0, "event"),

@@ -47,7 +47,7 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
     - every table: the deduplication interval before the range (a copy of an event that the
       job still remembers is not an event), and CLICKPULSE_MAX_FUTURE_MS for clocks: an
       event's time may be that far ahead of its record's Kafka time;
-    - sessions_1h, entry_exit_pages_1h: the session gap before (a session starts only after
+    - sessions_1h, entry_exit_pages_1h, acquisition_1h: the session gap before (a session starts only after
       30 minutes without an event) and after (a session started in the range ends 30 minutes
       after its last event);
     - page_transitions_1h: the session gap before (the view a transition comes from);
@@ -59,7 +59,7 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
     """
     before = settings.dedup_ttl_ms
     after = 0
-    if {"sessions_1h", "entry_exit_pages_1h"} & set(tables):
+    if {"sessions_1h", "entry_exit_pages_1h", "acquisition_1h"} & set(tables):
         before = max(before, truth.SESSION_GAP)
         after = truth.SESSION_GAP
     if "page_transitions_1h" in tables:

@@ -18,6 +18,8 @@
   // 30 minutes without an event ends a session
   var IDLE = 18e5;
   var q = [], m = {}, timer = 0, lastPath, ref = d.referrer;
+  // only another site is a referrer: where a visitor came from within the site is in the page views
+  if (ref.split('/')[2] == location.host) ref = '';
   // localStorage can be missing or throw (private mode, sandboxed frames): fall back to memory
   function get(k) {
     try { return localStorage.getItem(k) || m[k]; } catch (e) { return m[k]; }
@@ -51,7 +53,15 @@
   function track(type, props) {
     var now = Date.now();
     var e = {event_id: id(), event_type: type, site_id: site, user_id: aid, session_id: session(now), ts: now, page: location.pathname.slice(0, 2048)};
-    if (type == 'page_view' && ref) e.referrer = ref.slice(0, 2048);
+    if (type == 'page_view') {
+      if (ref) e.referrer = ref.slice(0, 2048);
+      ref = '';
+      // campaign tags of the address, for acquisition (the first event of a session decides)
+      var p = new URLSearchParams(location.search);
+      ['source', 'medium', 'campaign'].forEach(function (k) {
+        if (p.get('utm_' + k)) e['utm_' + k] = p.get('utm_' + k).slice(0, 256);
+      });
+    }
     if (props) e.properties = props;
     q.push(e);
     if (q.length > 9) flush();
@@ -61,7 +71,6 @@
     if (location.pathname == lastPath) return;
     lastPath = location.pathname;
     track('page_view');
-    ref = location.href;
   }
   ['pushState', 'replaceState'].forEach(function (f) {
     var orig = h[f];

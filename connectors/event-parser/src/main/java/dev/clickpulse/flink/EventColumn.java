@@ -27,6 +27,12 @@ public enum EventColumn {
     SCHEMA_VERSION("schema_version", LogicalTypeRoot.INTEGER),
     /** Why the collector judged the event a bot's (user_agent, rate); NULL for people. */
     BOT("bot", LogicalTypeRoot.VARCHAR),
+    /** Campaign tags from the page's URL (the snippet, or the collector from a page with a query). */
+    UTM_SOURCE("utm_source", LogicalTypeRoot.VARCHAR),
+    UTM_MEDIUM("utm_medium", LogicalTypeRoot.VARCHAR),
+    UTM_CAMPAIGN("utm_campaign", LogicalTypeRoot.VARCHAR),
+    /** The referrer's host (EventContract.referrerDomain), derived, never sent. */
+    REFERRER_DOMAIN("referrer_domain", LogicalTypeRoot.VARCHAR),
     /** The reason a record is not a valid event, NULL for events and ticks. */
     ERROR("error", LogicalTypeRoot.VARCHAR),
     /** The raw record, kept only for invalid ones (it goes to the dead-letter topic). */

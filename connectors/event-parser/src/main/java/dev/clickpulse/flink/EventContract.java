@@ -27,6 +27,8 @@ final class EventContract {
     /** One valid event, typed. */
     static final class Event {
         String eventId, eventType, siteId, userId, sessionId, page, referrer, country, device, plan, properties, bot;
+        /** Campaign tags (utm_source and utm_medium ASCII lower-cased) and the referrer's host, derived. */
+        String utmSource, utmMedium, utmCampaign, referrerDomain;
         long ts;
         int schemaVersion;
     }
@@ -58,6 +60,10 @@ final class EventContract {
         e.properties = properties(o);
         e.schemaVersion = schemaVersion(o);
         e.bot = optionalString(o, "bot", 64);
+        e.utmSource = asciiLower(optionalString(o, "utm_source", 256));
+        e.utmMedium = asciiLower(optionalString(o, "utm_medium", 256));
+        e.utmCampaign = optionalString(o, "utm_campaign", 256);
+        e.referrerDomain = referrerDomain(e.referrer);
         return e;
     }
 
@@ -159,5 +165,63 @@ final class EventContract {
             throw new Invalid("schema_version: expected integer >= 1");
         }
         return v.intValue();
+    }
+
+    /**
+     * The host a referrer URL names: after "scheme://", up to the first / ? or #, without
+     * user info or port, ASCII lower-cased, without a leading "www."; null when the referrer
+     * is not an absolute URL or names no host. Spelled out (not java.net.URI) so that
+     * clickpulse.truth computes the same for every string, malformed ones included.
+     */
+    static String referrerDomain(String referrer) {
+        if (referrer == null) {
+            return null;
+        }
+        int scheme = referrer.indexOf("://");
+        if (scheme < 0) {
+            return null;
+        }
+        String h = referrer.substring(scheme + 3);
+        int end = h.length();
+        for (char stop : new char[] {'/', '?', '#'}) {
+            int i = h.indexOf(stop);
+            if (i >= 0 && i < end) {
+                end = i;
+            }
+        }
+        h = h.substring(0, end);
+        h = h.substring(h.lastIndexOf('@') + 1);
+        int colon = h.lastIndexOf(':');
+        if (colon >= 0 && allDigits(h, colon + 1)) {
+            h = h.substring(0, colon);
+        }
+        h = asciiLower(h);
+        if (h.startsWith("www.")) {
+            h = h.substring(4);
+        }
+        return h.isEmpty() ? null : h;
+    }
+
+    private static boolean allDigits(String s, int from) {
+        for (int i = from; i < s.length(); i++) {
+            if (s.charAt(i) < '0' || s.charAt(i) > '9') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Lower-cases A-Z only: locale- and Unicode-independent, like the reference's. */
+    static String asciiLower(String s) {
+        if (s == null) {
+            return null;
+        }
+        char[] cs = s.toCharArray();
+        for (int i = 0; i < cs.length; i++) {
+            if (cs[i] >= 'A' && cs[i] <= 'Z') {
+                cs[i] = (char) (cs[i] + 32);
+            }
+        }
+        return new String(cs);
     }
 }

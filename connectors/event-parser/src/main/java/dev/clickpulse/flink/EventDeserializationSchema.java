@@ -180,6 +180,14 @@ final class EventDeserializationSchema implements DeserializationSchema<RowData>
                 return e.schemaVersion;
             case BOT:
                 return str(e.bot);
+            case UTM_SOURCE:
+                return str(e.utmSource);
+            case UTM_MEDIUM:
+                return str(e.utmMedium);
+            case UTM_CAMPAIGN:
+                return str(e.utmCampaign);
+            case REFERRER_DOMAIN:
+                return str(e.referrerDomain);
             default:
                 throw new IllegalStateException("unmapped column " + c);
         }
