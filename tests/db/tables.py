@@ -117,3 +117,9 @@ def scaffolded(table: Table) -> None:
     """A table added by `clickpulse metrics new` (appended below this function)."""
     TABLES.append(table)
     BY_NAME[table.name] = table
+
+
+W = dt.timedelta(weeks=1)
+COHORT = (("cohort_start", "ts"), ("site_id", "text"), ("period_offset", "int"), ("users", "bigint"))
+scaffolded(Table("retention_daily", "cohort_start", ("cohort_start", "site_id", "period_offset"), COHORT, None, D))
+scaffolded(Table("retention_weekly", "cohort_start", ("cohort_start", "site_id", "period_offset"), COHORT, None, W))
