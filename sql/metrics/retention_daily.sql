@@ -36,17 +36,27 @@ users_seen AS (
   GROUP BY site_id, user_id
 ),
 comebacks AS (
-  -- one row per user and day k after their first with an event, k <= 30
+  -- per user and day d = first day + k, k = 0..30: whether they had an event that day
+  -- (back_on_day) and, for k <= 12, in week first week + k (back_in_week). The array is
+  -- built from the row, so the UNNEST is a per-row expansion chained to the aggregate (a
+  -- constant array is planned as a join of every update with a one-task input)
   SELECT
-    CAST(TO_TIMESTAMP_LTZ(first_day * 86400000, 3) AS TIMESTAMP(3)) AS cohort_start,
-    site_id, o.k AS period_offset, user_id
+    CAST(TO_TIMESTAMP_LTZ(first_day * 86400000, 3) AS TIMESTAMP(3)) AS day_cohort,
+    CAST(TO_TIMESTAMP_LTZ((first_week * 7 - 3) * 86400000, 3) AS TIMESTAMP(3)) AS week_cohort,
+    site_id, user_id, CAST(o.day_no - first_day AS INT) AS period_offset,
+    LOCATE(',' || CAST(o.day_no AS STRING) || ',', day_list) > 0 AS back_on_day,
+    o.day_no - first_day <= 12 AND o.day_no - first_day <= last_week - first_week
+      AND LOCATE(',' || CAST(first_week + o.day_no - first_day AS STRING) || ',', week_list) > 0 AS back_in_week
   FROM users_seen
-  CROSS JOIN UNNEST(ARRAY[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
-                          21, 22, 23, 24, 25, 26, 27, 28, 29, 30]) AS o(k)
-  WHERE o.k <= last_day - first_day
-    AND LOCATE(',' || CAST(first_day + o.k AS STRING) || ',', day_list) > 0
+  CROSS JOIN UNNEST(ARRAY[first_day, first_day + 1, first_day + 2, first_day + 3, first_day + 4, first_day + 5, first_day + 6,
+                        first_day + 7, first_day + 8, first_day + 9, first_day + 10, first_day + 11, first_day + 12, first_day + 13,
+                        first_day + 14, first_day + 15, first_day + 16, first_day + 17, first_day + 18, first_day + 19, first_day + 20,
+                        first_day + 21, first_day + 22, first_day + 23, first_day + 24, first_day + 25, first_day + 26, first_day + 27,
+                        first_day + 28, first_day + 29, first_day + 30]) AS o(day_no)
+  WHERE o.day_no <= last_day
 )
 SELECT /*+ STATE_TTL('comebacks' = '98d') */
-  cohort_start, site_id, period_offset, COUNT(*) AS users
+  day_cohort AS cohort_start, site_id, period_offset, COUNT(*) AS users
 FROM comebacks
-GROUP BY cohort_start, site_id, period_offset
+WHERE back_on_day
+GROUP BY day_cohort, site_id, period_offset
