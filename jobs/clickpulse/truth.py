@@ -658,3 +658,51 @@ def acquisition_1h(events: list[Event]) -> list[dict]:
         g[2] += any(e.event_type == "purchase" for e in sess)
     return [dict(hour_start=ts_utc(h), site_id=s, channel=ch, source=src, campaign=cp, sessions=n, users=len(u),
                  conversions=c) for (h, s, ch, src, cp), (n, u, c) in groups.items()]
+
+# --------------------------------------------------------------------------- retention
+# Cohorts per site: a user's cohort is the period (UTC day, ISO week from Monday) of their
+# first clean event on the site; they are retained in period cohort + k when they have a
+# clean event in it. k runs to RETENTION_DAYS / RETENTION_WEEKS. The job forgets a user
+# after 98 days without an event (state TTL); this reference sees the whole input, so the
+# two agree on any input without such a gap.
+RETENTION_DAYS = 30
+RETENTION_WEEKS = 12
+WEEK = 7 * DAY
+MONDAY = 4 * DAY  # the first Monday after the epoch (Thursday 1970-01-01) is 1970-01-05
+
+
+def _day(ts: int) -> int:
+    return _floor(ts, DAY)
+
+
+def _iso_week(ts: int) -> int:
+    """Start (ms) of the ISO week, Monday 00:00 UTC, holding ts."""
+    return ts - (ts - MONDAY) % WEEK
+
+
+def _retention(events: list[Event], period_start: Callable[[int], int], period: int, max_offset: int) -> list[dict]:
+    periods: dict[tuple, set] = defaultdict(set)   # (site, user) -> starts of the periods with an event
+    for e in events:
+        periods[(e.site_id, e.user_id)].add(period_start(e.ts))
+    users: dict[tuple, int] = defaultdict(int)
+    for (site, _user), starts in periods.items():
+        cohort = min(starts)
+        for p in starts:
+            k = (p - cohort) // period
+            if k <= max_offset:
+                users[(cohort, site, k)] += 1
+    return [dict(cohort_start=ts_utc(c), site_id=s, period_offset=k, users=n) for (c, s, k), n in users.items()]
+
+
+@clean_metric
+def retention_daily(events: list[Event]) -> list[dict]:
+    """Reference of sql/metrics/retention_daily.sql: users of each day's cohort with an event
+    k = 0..30 days later (k = 0: the cohort's size)."""
+    return _retention(events, _day, DAY, RETENTION_DAYS)
+
+
+@clean_metric
+def retention_weekly(events: list[Event]) -> list[dict]:
+    """Reference of sql/metrics/retention_weekly.sql: users of each ISO week's cohort with an
+    event k = 0..12 weeks later (k = 0: the cohort's size)."""
+    return _retention(events, _iso_week, WEEK, RETENTION_WEEKS)

@@ -169,6 +169,17 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
             for rank, (page, v) in enumerate(zip(PAGES, views), start=1):
                 top1h.append((h, h + dt.timedelta(hours=1), site_id, page, v, v // 3, rank))
 
+    # retention: cohorts of the last DAYS days and weeks, each with its size (k = 0) and users
+    # back on each later day (week) up to today, as the job's rows grow
+    retention_daily, retention_weekly = [], []
+    monday = today - dt.timedelta(days=today.weekday())
+    for rows, start, step, last_k in ((retention_daily, today, dt.timedelta(days=1), 30),
+                                      (retention_weekly, monday, dt.timedelta(weeks=1), 12)):
+        for i in range(DAYS):
+            size = rnd.randint(100, 400)
+            rows += [(start - i * step, site_id, k, size if k == 0 else max(1, int(size * rnd.uniform(0.1, 0.4))))
+                     for k in range(min(i, last_k) + 1)]
+
     # The open minute (no final row yet) and the users of the newest bucket: provisional.
     open_minute = _minute(now)
     epm_prov = [(open_minute, site_id, et, c, rnd.choice(DEVICES), rnd.choice(PLANS), rnd.randint(1, 30))
@@ -209,6 +220,9 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                 ["hour_start", "site_id", "from_page", "to_page", "transitions", "users"])
         _upsert(cur, "acquisition_1h", ["hour_start", "site_id", "channel", "source", "campaign"], acquisition,
                 ["hour_start", "site_id", "channel", "source", "campaign", "sessions", "users", "conversions"])
+        for table, rows in (("retention_daily", retention_daily), ("retention_weekly", retention_weekly)):
+            _upsert(cur, table, ["cohort_start", "site_id", "period_offset"], rows,
+                    ["cohort_start", "site_id", "period_offset", "users"])
         _upsert(cur, "late_events", ["minute", "site_id"], late, ["minute", "site_id", "events"])
         _upsert(cur, "bot_events", ["window_start", "site_id", "reason"], bot,
                 ["window_start", "window_end", "site_id", "reason", "events"])
@@ -260,7 +274,7 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
 SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
                "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
                "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events",
-               "entry_exit_pages_1h", "page_transitions_1h", "acquisition_1h"]
+               "entry_exit_pages_1h", "page_transitions_1h", "acquisition_1h", "retention_daily", "retention_weekly"]
 
 
 def remove_site(settings: Settings, site_id: str) -> None:

@@ -124,3 +124,9 @@ scaffolded(Table("acquisition_1h", "hour_start", ("hour_start", "site_id", "chan
                  (("hour_start", "ts"), ("site_id", "text"), ("channel", "text"), ("source", "text"),
                   ("campaign", "text"), ("sessions", "bigint"), ("users", "bigint"), ("conversions", "bigint")),
                  None, H))
+
+
+W = dt.timedelta(weeks=1)
+COHORT = (("cohort_start", "ts"), ("site_id", "text"), ("period_offset", "int"), ("users", "bigint"))
+scaffolded(Table("retention_daily", "cohort_start", ("cohort_start", "site_id", "period_offset"), COHORT, None, D))
+scaffolded(Table("retention_weekly", "cohort_start", ("cohort_start", "site_id", "period_offset"), COHORT, None, W))

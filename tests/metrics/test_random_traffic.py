@@ -16,6 +16,9 @@ def test_all_metrics_match_the_reference(seed, n, disorder_ms):
     tables = run(recs)
     assert set(tables) >= {"events_per_minute", "active_users_1m", "active_users_live", "active_users_daily",
                            "top_pages_1m", "top_pages_1h", "sessions_1h", "funnel_conversions", "events",
-                           "late_events", "invalid_events"}
-    assert all(tables[t] for t in ("late_events", "invalid_events", "funnel_conversions", "sessions_1h", "acquisition_1h"))
+                           "late_events", "invalid_events", "retention_daily", "retention_weekly"}
+    assert all(tables[t] for t in ("late_events", "invalid_events", "funnel_conversions", "sessions_1h",
+                                   "acquisition_1h"))
+    # the traffic crosses midnight: some of the first day's users are back the next day
+    assert any(r["period_offset"] == 1 for r in tables["retention_daily"])
     same_as_truth(tables, recs)

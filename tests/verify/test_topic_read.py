@@ -11,9 +11,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from clickpulse import truth
+from clickpulse import truth, verify
 from clickpulse.stack.kafka import admin
-from clickpulse.verify import topic
+from clickpulse.verify import compare, topic
 
 MIN = 60_000
 # records are stamped from four hours ago (Kafka refuses times far ahead of its clock and
@@ -79,3 +79,21 @@ def test_the_lead_in_makes_the_first_records_late_as_the_job_judged_them(events_
     assert [json.loads(r["payload"])["event_id"] for r in read.partitions[0].records] == ["e999"]
     c = truth.classify(read.records(), watermark_delay_ms=events_topic.watermark_delay_ms, now_ms=T0 + 200 * MIN)
     assert [e.event_id for e, _ in c.late] == ["e999"] and c.clean == []
+
+
+def test_retention_is_checked_only_from_the_topics_start(events_topic):
+    """A cohort depends on every event since the user's first: a read that starts after the
+    topic's first record (a user seen before it would look new) leaves the retention tables
+    out; one from the start keeps them, and compares the cohorts whose period cohort + k
+    lies in the range."""
+    later = topic.read(events_topic, topic.plan(events_topic, T0 + 60 * MIN, T0 + 90 * MIN, ["retention_daily"], 0),
+                       now_ms=T0 + 200 * MIN)
+    whole = topic.read(events_topic, topic.plan(events_topic, T0, T0 + 90 * MIN, ["retention_daily"], 0),
+                       now_ms=T0 + 200 * MIN)
+    assert not later.from_topic_start and whole.from_topic_start   # the empty partition 1 is read "from its start"
+    assert verify._whole_history(["events", "retention_daily"], later)[0] == ["events"]
+    assert verify._whole_history(["events", "retention_daily"], whole) == (["events", "retention_daily"], [])
+    spec, day = compare.SPECS["retention_daily"], truth.DAY
+    row = {"cohort_start": None, "period_offset": 2}
+    assert spec.span(row) == 3 * day   # the cohort's day and the two after it
+    assert compare.inside(spec, 0, 0, 3 * day, spec.span(row)) and not compare.inside(spec, 0, 0, 2 * day, spec.span(row))

@@ -98,6 +98,9 @@ def test_a_correct_pipeline_shows_no_difference(suite):
     assert code == 0, json.dumps(report["tables"], indent=1, default=str)[:4000]
     for table in truth.FINAL_TABLES:
         c = counts(report, table)
+        if table == "retention_weekly":   # an ISO week is not wholly inside the day's range: nothing compared
+            assert sum(c.values()) == 0, (table, c)
+            continue
         assert c["equal"] > 0 and c["missing"] == c["different"] == c["extra"] == 0, (table, c)
         assert c["open"] == 0, (table, c)   # the flush closed every window of the day
     assert report["ok"] is True

@@ -75,6 +75,18 @@ def choose_tables(settings: Settings, names: list[str] | None) -> tuple[list[str
     return chosen, notes
 
 
+def _whole_history(chosen: list[str], read: topic.TopicRead) -> tuple[list[str], list[str]]:
+    """The retention tables need every event since each user's first: a user seen before the
+    read would be new to the reference. They are checked when the read starts at the topic's
+    first record, and left out (with a note) otherwise."""
+    skipped = [t for t in chosen if t in compare.WHOLE_HISTORY]
+    if not skipped or read.from_topic_start:
+        return chosen, []
+    return [t for t in chosen if t not in skipped], [
+        f"not checked: {', '.join(skipped)} (a user's cohort depends on every event since their first; the read "
+        f"starts after the topic's first record, so give --from at or before the topic's start)"]
+
+
 def table_keys() -> dict[str, list[str]]:
     return {m.name: m.key for m in discover()}
 
@@ -96,6 +108,8 @@ def run(settings: Settings, from_ms: int, to_ms: int, tables: list[str] | None =
     windows = {f.name: f.window_seconds * 1000 for f in funnels}
     plan = topic.plan(settings, from_ms, to_ms, chosen, max(windows.values(), default=0))
     read = topic.read(settings, plan, now_ms, progress)
+    chosen, history_note = _whole_history(chosen, read)
+    notes += history_note
     status(f"computing the reference from {read.record_count():,} records")
     c = truth.classify(read.records(), watermark_delay_ms=settings.watermark_delay_ms,
                        max_future_ms=settings.max_future_ms, now_ms=now_ms)

@@ -26,7 +26,14 @@ class Spec:
 
     column: str
     span_ms: int
-    kind: str   # window | event | session | funnel | arrival
+    kind: str   # window | event | session | funnel | arrival | cohort
+
+    def span(self, row: dict) -> int:
+        """How long after the time column the row's events reach: a cohort row counts the
+        events of period cohort + k, so it covers k + 1 periods from the cohort's start."""
+        if self.kind == "cohort":
+            return (row["period_offset"] + 1) * self.span_ms
+        return self.span_ms
 
 
 SPECS: dict[str, Spec] = {
@@ -45,7 +52,13 @@ SPECS: dict[str, Spec] = {
     "events": Spec("event_time", 0, "event"),
     "late_events": Spec("minute", MINUTE, "arrival"),
     "invalid_events": Spec("minute", MINUTE, "arrival"),
+    "retention_daily": Spec("cohort_start", DAY, "cohort"),
+    "retention_weekly": Spec("cohort_start", truth.WEEK, "cohort"),
 }
+# Tables whose rows depend on every event since a user's first: a read that starts after a
+# user's earlier events would take them for new, so these are checked only when the read
+# starts at the topic's first record.
+WHOLE_HISTORY = frozenset(t for t, spec in SPECS.items() if spec.kind == "cohort")
 
 
 def epoch_ms(v) -> int:
@@ -54,10 +67,11 @@ def epoch_ms(v) -> int:
     return int(dt.datetime.combine(v, dt.time(), UTC).timestamp() * 1000)   # a date: its UTC midnight
 
 
-def inside(spec: Spec, start_ms: int, from_ms: int, to_ms: int) -> bool:
-    if spec.span_ms == 0:
+def inside(spec: Spec, start_ms: int, from_ms: int, to_ms: int, span_ms: int | None = None) -> bool:
+    span_ms = spec.span_ms if span_ms is None else span_ms
+    if span_ms == 0:
         return from_ms <= start_ms < to_ms
-    return from_ms <= start_ms and start_ms + spec.span_ms <= to_ms
+    return from_ms <= start_ms and start_ms + span_ms <= to_ms
 
 
 @dataclass
@@ -84,7 +98,7 @@ class Closing:
             return start + spec.span_ms <= w and (start, row["site_id"]) not in self.open_session_hours
         if spec.kind == "funnel":
             return start + spec.span_ms + self.funnel_windows_ms.get(row["funnel"], 0) <= w
-        return start + spec.span_ms <= w
+        return start + spec.span(row) <= w
 
 
 def open_session_hours(clean: list[truth.Event], watermark: int | None) -> set[tuple[int, str]]:
@@ -168,7 +182,7 @@ def split(spec: Spec, key: list[str], rows: list[dict], scope: Scope) -> tuple[d
     for row in rows:
         if scope.sites is not None and row.get("site_id") not in scope.sites:
             continue
-        if not inside(spec, epoch_ms(row[spec.column]), scope.from_ms, scope.to_ms):
+        if not inside(spec, epoch_ms(row[spec.column]), scope.from_ms, scope.to_ms, spec.span(row)):
             continue
         k = tuple(row.get(c) for c in key)
         if scope.closing.is_closed(spec, row):

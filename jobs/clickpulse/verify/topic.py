@@ -85,6 +85,7 @@ class PartitionRead:
     newest: int | None = None    # newest event time up to next_offset
     records: list[dict] = field(default_factory=list)
     done: bool = False
+    first_offset: int = 0        # the partition's first record kept by Kafka
 
     def take(self, ts: int | None) -> None:
         if ts is not None:
@@ -108,6 +109,11 @@ class TopicRead:
                             "kafka_partition": p.partition})
             out.extend(p.records)
         return out
+
+    @property
+    def from_topic_start(self) -> bool:
+        """Every partition is read from its first record: nothing the job saw came before."""
+        return all(p.start_offset <= p.first_offset for p in self.partitions)
 
     def record_count(self) -> int:
         return sum(len(p.records) for p in self.partitions)
@@ -148,7 +154,7 @@ def _cursors(consumer, topic: str, parts: list[int], start_ms: int) -> tuple[lis
         low, high = bounds[tp.partition]
         # -1: no record at or after that time; the read is empty, the lead-in still counts
         start = tp.offset if tp.offset >= 0 else high
-        reads.append(PartitionRead(tp.partition, start, high, next_offset=start, done=high <= low))
+        reads.append(PartitionRead(tp.partition, start, high, next_offset=start, done=high <= low, first_offset=low))
         lead_in[tp.partition] = max(low, start - LEAD_IN_RECORDS)
     return sorted(reads, key=lambda r: r.partition), lead_in
 
