@@ -1,8 +1,9 @@
 -- Functions the metrics use (connectors/event-parser, shipped with the job).
--- funnel_reach / funnel_hours: funnel attempts followed per user as events arrive
--- (sql/metrics/funnel_conversions.sql).
+-- funnel_reach: funnel attempts followed per user as events arrive
+-- (sql/funnel_views.sql); funnel_percentiles: exact median and p90 of the users' times to
+-- convert (sql/metrics/funnel_breakdown.sql).
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_reach AS 'dev.clickpulse.flink.funnel.FunnelReach' LANGUAGE JAVA;
-CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_hours AS 'dev.clickpulse.flink.funnel.FunnelHours' LANGUAGE JAVA;
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS funnel_percentiles AS 'dev.clickpulse.flink.funnel.FunnelPercentiles' LANGUAGE JAVA;
 
 -- Views shared by every metric of the events topic (one statement set, one Kafka read).
 -- Metrics read events_clean (valid events, each counted once, on time) or one of the two

@@ -477,34 +477,94 @@ def page_transitions_1h(events: list[Event], gap: int = SESSION_GAP) -> list[dic
             for (h, s, f, t), (n, u) in pairs.items()]
 
 
-def funnel_conversions(events: list[Event], funnels) -> list[dict]:
-    """For each event matching step 1 (an attempt), find the earliest event matching step
-    2 strictly later, then step 3 strictly later than that, ..., all less than the window
-    after step 1 (taking the earliest match at each step can only leave more room for the
-    next). A user counts once per funnel, step and hour of step 1."""
+@dataclass
+class FunnelHour:
+    """One user's attempts at one funnel that start in one hour: the deepest step reached,
+    the shortest time (ms) from step 1 to each step reached, and the segment of the hour's
+    first step-1 event."""
+    reached: int = 0
+    best_ms: dict = field(default_factory=dict)   # step -> shortest time from step 1
+    first: tuple | None = None                    # (ts, country, device, plan)
+
+
+def funnel_progress(events: list[Event], funnels) -> dict[tuple, FunnelHour]:
+    """(hour, site, funnel, user) -> FunnelHour. For each event matching step 1 (an attempt),
+    find the earliest event matching step 2 strictly later, then step 3 strictly later than
+    that, ..., all less than the window after step 1: the earliest match at each step
+    leaves the most room for the next and gives the attempt's shortest time to each step.
+    A user's time to step k is the shortest over their attempts of the hour that reach it;
+    their segment is that of their first step-1 event of the hour (earliest; at the same
+    millisecond the smallest (country, device, plan))."""
     by_user: dict[tuple, list[Event]] = defaultdict(list)
     for e in events:
         by_user[(e.site_id, e.user_id)].append(e)
-    reached: dict[tuple, set] = defaultdict(set)
+    out: dict[tuple, FunnelHour] = {}
     for (site, user), evs in by_user.items():
         evs.sort(key=lambda e: e.ts)
+        props = [_props(e) for e in evs]
         for f in funnels:
             window_ms = f.window_seconds * 1000
-            for start in evs:
-                if not f.steps[0].matches(start.event_type, start.page):
+            for i, start in enumerate(evs):
+                if not f.steps[0].matches(start.event_type, start.page, props[i]):
                     continue
-                hour = _floor(start.ts, HOUR)
-                reached[(hour, site, f.name, 1, f.steps[0].name)].add(user)
+                p = out.setdefault((_floor(start.ts, HOUR), site, f.name, user), FunnelHour())
+                touch = (start.ts, start.country, start.device, start.plan)
+                p.first = touch if p.first is None else min(p.first, touch)
+                p.reached = max(p.reached, 1)
+                p.best_ms[1] = 0
                 t = start.ts
                 for k, step in enumerate(f.steps[1:], start=2):
-                    nxt = next((e for e in evs if e.ts > t and e.ts - start.ts < window_ms
-                                and step.matches(e.event_type, e.page)), None)
+                    nxt = next((e for e, pr in zip(evs, props) if e.ts > t and e.ts - start.ts < window_ms
+                                and step.matches(e.event_type, e.page, pr)), None)
                     if nxt is None:
                         break
-                    reached[(hour, site, f.name, k, step.name)].add(user)
+                    p.reached = max(p.reached, k)
+                    p.best_ms[k] = min(p.best_ms.get(k, nxt.ts - start.ts), nxt.ts - start.ts)
                     t = nxt.ts
-    return [dict(hour_start=ts_utc(h), site_id=s, funnel=f, step=k, step_name=n, users=len(u))
-            for (h, s, f, k, n), u in reached.items()]
+    return out
+
+
+def _props(e: Event) -> dict:
+    return json.loads(e.properties) if e.properties else {}
+
+
+def funnel_conversions(events: list[Event], funnels) -> list[dict]:
+    """Users reaching each step, once per funnel, step and hour of step 1."""
+    names = {(f.name, k): s.name for f in funnels for k, s in enumerate(f.steps, start=1)}
+    users: dict[tuple, int] = defaultdict(int)
+    for (hour, site, funnel, _), p in funnel_progress(events, funnels).items():
+        for k in range(1, p.reached + 1):
+            users[(hour, site, funnel, k)] += 1
+    return [dict(hour_start=ts_utc(h), site_id=s, funnel=f, step=k, step_name=names[(f, k)], users=n)
+            for (h, s, f, k), n in users.items()]
+
+
+def percentile_cont(values: list[int], p: float) -> float:
+    """PostgreSQL's percentile_cont: the value at position p * (n - 1) of the sorted values,
+    interpolated linearly between its two neighbours."""
+    v = sorted(values)
+    pos = p * (len(v) - 1)
+    lo = math.floor(pos)
+    frac = pos - lo
+    if frac == 0:
+        return float(v[lo])
+    return v[lo] + frac * (v[lo + 1] - v[lo])
+
+
+def funnel_breakdown(events: list[Event], funnels) -> list[dict]:
+    """Per funnel step and hour of step 1, for the whole site ('all') and for each country,
+    device and plan (of the user's first step-1 event of the hour): the users who reached
+    the step and the median and 90th percentile of their shortest times to it, in seconds."""
+    names = {(f.name, k): s.name for f in funnels for k, s in enumerate(f.steps, start=1)}
+    times: dict[tuple, list[int]] = defaultdict(list)
+    for (hour, site, funnel, _), p in funnel_progress(events, funnels).items():
+        _, country, device, plan = p.first
+        for k in range(1, p.reached + 1):
+            for dim, seg in (("all", "all"), ("country", country), ("device", device), ("plan", plan)):
+                times[(hour, site, funnel, k, dim, seg)].append(p.best_ms[k])
+    return [dict(hour_start=ts_utc(h), site_id=s, funnel=f, step=k, dimension=d, segment=g, step_name=names[(f, k)],
+                 users=len(ms), median_s=percentile_cont(ms, 0.5) / 1000, p90_s=percentile_cont(ms, 0.9) / 1000)
+            for (h, s, f, k, d, g), ms in times.items()]
 
 
 def raw_events(events: list[Event]) -> list[dict]:
@@ -544,9 +604,9 @@ def invalid_events(invalid: list[tuple[str, str, int | None]]) -> list[dict]:
 
 
 TABLES = ("events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
-          "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events",
-          "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional", "bot_events",
-          "entry_exit_pages_1h", "page_transitions_1h")
+          "top_pages_1h", "sessions_1h", "funnel_conversions", "funnel_breakdown", "events", "late_events",
+          "invalid_events", "events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
+          "bot_events", "entry_exit_pages_1h", "page_transitions_1h")
 # The open windows' provisional values: equal to the final tables' rows once all events are
 # in, and kept only for two hours, so `clickpulse verify` checks the final tables instead.
 PROVISIONAL = ("events_per_minute_provisional", "top_pages_provisional", "active_users_provisional")
@@ -578,6 +638,7 @@ def tables(c: Classified, funnels, only: Iterable[str] | None = None) -> dict[st
         "top_pages_1h": lambda: top_pages(c.clean, HOUR),
         "sessions_1h": lambda: sessions_1h(c.clean),
         "funnel_conversions": lambda: funnel_conversions(c.clean, funnels),
+        "funnel_breakdown": lambda: funnel_breakdown(c.clean, funnels),
         "events": lambda: raw_events(c.clean),
         "late_events": lambda: late_events(c.late),
         "invalid_events": lambda: invalid_events(c.invalid),

@@ -128,6 +128,7 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
     live_users = live[0][3]
 
     daily, sessions, top1h, funnels, entry_exit, transitions, acquisition = [], [], [], [], [], [], []
+    breakdown = []
     for i in range(DAYS):
         day = (today - dt.timedelta(days=i)).date()
         through = now if i == 0 else dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
@@ -154,6 +155,13 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                 users = rnd.randint(50, 120)
                 for k, step_name in enumerate(steps, start=1):
                     funnels.append((h, site_id, name, k, step_name, users))
+                    median = 0.0 if k == 1 else rnd.uniform(30, 600) * (k - 1)
+                    segments = [("all", "all")] + [(dim, v) for dim, values in
+                                                   (("country", COUNTRIES), ("device", DEVICES), ("plan", PLANS))
+                                                   for v in values]
+                    for dim, value in segments:
+                        n = users if dim == "all" else max(1, users // 3)
+                        breakdown.append((h, site_id, name, k, dim, value, step_name, n, median, median * 2.5))
                     users = max(1, int(users * rnd.uniform(0.3, 0.7)))
         if i < 48:  # journeys: sessions start on the first pages, pairs of neighbouring pages
             for k, page in enumerate(PAGES[:5]):
@@ -214,6 +222,9 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                  "pageviews", "pages_per_session"])
         _upsert(cur, "funnel_conversions", ["hour_start", "site_id", "funnel", "step"], funnels,
                 ["hour_start", "site_id", "funnel", "step", "step_name", "users"])
+        _upsert(cur, "funnel_breakdown", ["hour_start", "site_id", "funnel", "step", "dimension", "segment"],
+                breakdown, ["hour_start", "site_id", "funnel", "step", "dimension", "segment", "step_name", "users",
+                            "median_s", "p90_s"])
         _upsert(cur, "entry_exit_pages_1h", ["hour_start", "site_id", "page"], entry_exit,
                 ["hour_start", "site_id", "page", "entries", "exits"])
         _upsert(cur, "page_transitions_1h", ["hour_start", "site_id", "from_page", "to_page"], transitions,
@@ -273,8 +284,9 @@ def add_live_window(settings: Settings, site_id: str, users: int, *, now: dt.dat
 
 SITE_TABLES = ["events_per_minute_provisional", "top_pages_provisional", "active_users_provisional",
                "events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
-               "top_pages_1h", "sessions_1h", "funnel_conversions", "late_events", "invalid_events", "bot_events",
-               "entry_exit_pages_1h", "page_transitions_1h", "acquisition_1h", "retention_daily", "retention_weekly"]
+               "top_pages_1h", "sessions_1h", "funnel_conversions", "funnel_breakdown", "late_events", "invalid_events",
+               "bot_events", "entry_exit_pages_1h", "page_transitions_1h",
+               "acquisition_1h", "retention_daily", "retention_weekly"]
 
 
 def remove_site(settings: Settings, site_id: str) -> None:

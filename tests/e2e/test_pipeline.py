@@ -27,7 +27,8 @@ from conftest import run_cli
 from suites import isolated_suite
 
 TABLES = ["events_per_minute", "active_users_1m", "active_users_live", "active_users_daily", "top_pages_1m",
-          "top_pages_1h", "sessions_1h", "funnel_conversions", "events", "late_events", "invalid_events"]
+          "top_pages_1h", "sessions_1h", "funnel_conversions", "funnel_breakdown", "events", "late_events",
+          "invalid_events"]
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,42 @@
-"""funnel_conversions: users reaching each step, per hour of the first step.
+"""funnel_conversions and funnel_breakdown: users reaching each step, per hour of the first
+step, and by country, device and plan with their time to convert.
 
 Default funnels (sql/funnels.yaml): signup = landing page view (/ or /landing/...) ->
 signup -> purchase; product_purchase = /products/... view -> add_to_cart -> purchase;
-both within 30 minutes of the first step."""
+both within 30 minutes of the first step. The module adds a third funnel whose step 2
+tests an event property (cta = /docs view -> click with properties.target signup_cta or
+docs_cta -> signup), in a funnels file of its own that the job and the reference both read."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from clickpulse.errors import ClickpulseError
+from clickpulse.paths import SQL_DIR
+from clickpulse.runner import funnels as funnel_defs
+from clickpulse.runner import pipeline
 from clickpulse.runner.funnels import load_funnels
+from clickpulse.runner.metric import discover
+from clickpulse.settings import get_settings
 from clickpulse.truth import ts_utc
 from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
+
+CTA_FUNNEL = """
+  - name: cta
+    window: 30m
+    steps:
+      - name: docs
+        event_type: page_view
+        page: /docs
+      - name: cta_click
+        event_type: click
+        properties: {target: [signup_cta, docs_cta]}
+      - name: signup
+        event_type: signup
+"""
 
 ITEMS = sorted([
     # u1 completes both funnels
@@ -42,7 +66,49 @@ ITEMS = sorted([
     event("u10b", 55 * MIN, "purchase", user="u10"),
     # the same user id on another site is another user
     event("s2", 0 + 2, user="u1", site="s2", page="/"),
+
+    # --- time to convert and segments, on site t (signup funnel, hour 22:00) ---
+    # a: lands at 22:00 on desktop, again at 22:10 on mobile, signs up at 22:12 and buys at
+    # 22:20: the second attempt is the faster (signup 2 min, purchase 10 min); a counts
+    # under the first landing's segment (DE, desktop, free)
+    event("a1", 0, user="a", site="t", page="/", country="DE", device="desktop", plan="free"),
+    event("a2", 10 * MIN, user="a", site="t", page="/", country="DE", device="mobile", plan="free"),
+    event("a3", 12 * MIN, "signup", user="a", site="t", country="DE", device="mobile", plan="free"),
+    event("a4", 20 * MIN, "purchase", user="a", site="t", country="DE", device="mobile", plan="pro"),
+    # b: signup 3 min after landing (US, mobile, pro)
+    event("b1", 5 * MIN, user="b", site="t", page="/landing/spring", country="US", device="mobile", plan="pro"),
+    event("b2", 8 * MIN, "signup", user="b", site="t", country="US", device="mobile", plan="pro"),
+    # c: signup after 5 min; the purchase 31 min after the landing is outside the window
+    event("c1", 20 * MIN, user="c", site="t", page="/", country="DE", device="mobile", plan="free"),
+    event("c2", 25 * MIN, "signup", user="c", site="t", country="DE", device="mobile", plan="free"),
+    event("c3", 51 * MIN, "purchase", user="c", site="t", country="DE", device="mobile", plan="free"),
+    # d: two landings in the same millisecond, on a tablet and on a desktop: the segment is
+    # the smaller (desktop); signup 1 ms later
+    event("d1", 30 * MIN, user="d", site="t", page="/", country="DE", device="tablet", plan="free"),
+    event("d2", 30 * MIN, user="d", site="t", page="/", country="DE", device="desktop", plan="free"),
+    event("d3", 30 * MIN + 1, "signup", user="d", site="t", country="DE", device="desktop", plan="free"),
+
+    # --- a funnel step on an event property (cta funnel, site p) ---
+    # p1: docs -> click {target: docs_cta} -> signup: all three steps
+    event("p1a", 0, user="p1", site="p", page="/docs"),
+    event("p1b", 1 * MIN, "click", user="p1", site="p", page="/docs", properties={"target": "docs_cta"}),
+    event("p1c", 2 * MIN, "signup", user="p1", site="p", page="/signup"),
+    # p2: a click on another target, p3 a target that is a list, p4 a click without
+    # properties: step 1 only (their signups do not count without step 2)
+    event("p2a", 0, user="p2", site="p", page="/docs"),
+    event("p2b", 1 * MIN, "click", user="p2", site="p", page="/docs", properties={"target": "nav"}),
+    event("p2c", 2 * MIN, "signup", user="p2", site="p", page="/signup"),
+    event("p3a", 0, user="p3", site="p", page="/docs"),
+    event("p3b", 1 * MIN, "click", user="p3", site="p", page="/docs", properties={"target": ["signup_cta"]}),
+    event("p4a", 0, user="p4", site="p", page="/docs"),
+    event("p4b", 1 * MIN, "click", user="p4", site="p", page="/docs"),
+    event("p4c", 2 * MIN, "signup", user="p4", site="p", page="/signup"),
 ], key=lambda e: e["ts"])
+# e: its signup (4 s after the landing, US, tablet, no plan) arrives before the landing,
+# within the watermark delay (the next event is at 22:50): time to signup 4 s all the same
+_AT = next(i for i, e in enumerate(ITEMS) if e["ts"] > T0 + 40 * MIN + 4 * SEC)
+ITEMS[_AT:_AT] = [event("e2", 40 * MIN + 4 * SEC, "signup", user="e", site="t", country="US", device="tablet"),
+                  event("e1", 40 * MIN, user="e", site="t", page="/", country="US", device="tablet")]
 
 
 def step(h: int, funnel: str, k: int, name: str, users: int, site: str = "s1") -> dict:
@@ -50,9 +116,26 @@ def step(h: int, funnel: str, k: int, name: str, users: int, site: str = "s1") -
                 users=users)
 
 
+def seg(dimension: str, segment: str, k: int, name: str, users: int, median_s: float, p90_s: float) -> dict:
+    """A funnel_breakdown row of the signup funnel on site t, hour 22:00."""
+    return dict(hour_start=ts_utc(T0), site_id="t", funnel="signup", step=k, dimension=dimension, segment=segment,
+                step_name=name, users=users, median_s=median_s, p90_s=p90_s)
+
+
 @pytest.fixture(scope="module")
-def tables():
-    return run(records(ITEMS), "funnel_conversions")
+def funnels_file(tmp_path_factory):
+    """The default funnels and the cta funnel, as the one definition file of this module."""
+    path = tmp_path_factory.mktemp("funnels") / "funnels.yaml"
+    path.write_text((SQL_DIR / "funnels.yaml").read_text().rstrip() + "\n" + CTA_FUNNEL)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(funnel_defs, "FUNNELS_FILE", path)
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def tables(funnels_file):
+    return run(records(ITEMS), "funnel_conversions", "funnel_breakdown")
 
 
 def test_users_per_step_and_hour_of_first_step(tables):
@@ -66,22 +149,91 @@ def test_users_per_step_and_hour_of_first_step(tables):
         step(0, "product_purchase", 2, "add_to_cart", 2),
         step(0, "product_purchase", 3, "purchase", 1),        # u1
         step(0, "signup", 1, "landing", 1, site="s2"),
+        step(0, "signup", 1, "landing", 5, site="t"),         # a b c d e
+        step(0, "signup", 2, "signup", 5, site="t"),
+        step(0, "signup", 3, "purchase", 1, site="t"),        # a
+        step(0, "cta", 1, "docs", 4, site="p"),               # p1 p2 p3 p4
+        step(0, "cta", 2, "cta_click", 1, site="p"),          # p1: the only matching target
+        step(0, "cta", 3, "signup", 1, site="p"),
     ])
 
 
-def test_matches_reference(tables):
+def test_time_to_convert_and_users_by_device(tables):
+    rows = [r for r in tables["funnel_breakdown"] if r["site_id"] == "t" and r["dimension"] in ("all", "device")]
+    same_rows(rows, [
+        # times to signup: a 120 s, b 180 s, c 300 s, d 0.001 s, e 4 s; p90 = 180 + 0.6 x 120
+        seg("all", "all", 1, "landing", 5, 0.0, 0.0),
+        seg("all", "all", 2, "signup", 5, 120.0, 252.0),
+        seg("all", "all", 3, "purchase", 1, 600.0, 600.0),            # a's second attempt
+        seg("device", "desktop", 1, "landing", 2, 0.0, 0.0),          # a (first landing), d
+        seg("device", "desktop", 2, "signup", 2, 60.0005, 108.0001),  # 0.001 s and 120 s
+        seg("device", "desktop", 3, "purchase", 1, 600.0, 600.0),
+        seg("device", "mobile", 1, "landing", 2, 0.0, 0.0),           # b, c
+        seg("device", "mobile", 2, "signup", 2, 240.0, 288.0),        # 180 s and 300 s
+        seg("device", "tablet", 1, "landing", 1, 0.0, 0.0),           # e
+        seg("device", "tablet", 2, "signup", 1, 4.0, 4.0),
+    ])
+
+
+def test_segment_rows_add_up_to_the_site(tables):
+    """One segment per user, funnel and hour: each dimension's users sum to the 'all' row."""
+    rows = tables["funnel_breakdown"]
+    total = {(r["hour_start"], r["site_id"], r["funnel"], r["step"]): r["users"]
+             for r in rows if r["dimension"] == "all"}
+    for dimension in ("country", "device", "plan"):
+        sums: dict = {}
+        for r in rows:
+            if r["dimension"] == dimension:
+                key = (r["hour_start"], r["site_id"], r["funnel"], r["step"])
+                sums[key] = sums.get(key, 0) + r["users"]
+        assert sums == total, dimension
+
+
+def test_matches_reference(tables, funnels_file):
     same_as_truth(tables, records(ITEMS))
 
 
-def test_funnel_file_errors_name_the_funnel_and_step(tmp_path):
+def test_funnel_file_errors_name_the_file_and_line(tmp_path):
     bad = tmp_path / "funnels.yaml"
     bad.write_text("funnels:\n  - name: f\n    steps:\n      - {name: a, event_type: page_view, pages: /}\n"
                    "      - {name: b, event_type: signup}\n")
-    with pytest.raises(ClickpulseError, match=r"funnels.yaml: funnels\[0\] \(f\) steps\[0\]: unknown key\(s\) pages"):
+    with pytest.raises(ClickpulseError, match=r"funnels.yaml:4: funnels\[0\] \(f\) steps\[0\]: unknown key\(s\) pages"):
         load_funnels(bad)
     bad.write_text("funnels:\n  - name: f\n    window: 30 minutes\n    steps: []\n")
-    with pytest.raises(ClickpulseError, match=r"window '30 minutes' must look like 30m"):
+    with pytest.raises(ClickpulseError, match=r"funnels.yaml:3: .*window '30 minutes' must look like 30m"):
         load_funnels(bad)
     bad.write_text("funnels:\n  - name: f\n   steps: [\n")
     with pytest.raises(ClickpulseError, match=r"funnels.yaml:\d+: "):
         load_funnels(bad)
+    bad.write_text("funnels:\n  - name: f\n    steps:\n      - {name: a, event_type: page_view}\n"
+                   "      - name: b\n        event_type: click\n        properties:\n          price: '5'\n")
+    with pytest.raises(ClickpulseError, match=r"funnels.yaml:8: .*steps\[1\]: property price: '5' must be text "
+                                              r"that does not read as a number"):
+        load_funnels(bad)
+    bad.write_text("funnels:\n  - name: f\n    steps:\n      - {name: a, event_type: page_view}\n"
+                   "      - {name: b, event_type: click, properties: [button]}\n")
+    with pytest.raises(ClickpulseError, match=r"funnels.yaml:5: .*properties must map property names"):
+        load_funnels(bad)
+
+
+def test_a_property_step_is_a_json_value_test():
+    step_def = funnel_defs.Step("b", "click", properties={"target": ["signup_cta", "docs_cta"]})
+    assert step_def.predicate() == ("event_type = 'click' AND "
+                                    "JSON_VALUE(properties, '$.target') IN ('signup_cta', 'docs_cta')")
+    assert step_def.matches("click", "/", json.loads('{"target": "docs_cta"}'))
+    assert not step_def.matches("click", "/", json.loads('{"target": ["docs_cta"]}'))
+    assert not step_def.matches("click", "/", None)
+
+
+def test_both_funnel_tables_share_one_aggregation(funnels_file):
+    """funnel_breakdown adds no second pass over the events: the planner runs the per-user
+    aggregation (funnel_reach) once for both tables (the digests of their copies of
+    funnel_progress must agree, so it has no correlated table function)."""
+    settings = get_settings().model_copy(update={"postgres_writer_password": "unset"})
+    t_env = pipeline.create_table_env(settings, remote=False)
+    pipeline.create_kafka_source(t_env, settings)
+    pipeline.create_views(t_env, settings)
+    plan = pipeline.build_statement_set(t_env, settings, discover(["funnel_conversions", "funnel_breakdown"]),
+                                        dead_letters=False).explain()
+    executed = plan[plan.index("== Optimized Execution Plan =="):]
+    assert executed.count("GroupAggregate(groupBy=[hour_ms, site_id, user_id]") == 1, executed

@@ -28,9 +28,10 @@ FUNCTIONS = ("CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS alert_step AS "
 
 # Valid on-time first copies of every site's events, people's and bots' (views.sql).
 ACTIVITY = """CREATE TEMPORARY VIEW alert_activity AS
-SELECT site_id, event_type, page, event_time, FALSE AS is_bot FROM events_clean
+SELECT site_id, event_type, page, properties, event_time, FALSE AS is_bot FROM events_clean
 UNION ALL
-SELECT site_id, CAST(NULL AS STRING) AS event_type, CAST(NULL AS STRING) AS page, event_time, TRUE AS is_bot
+SELECT site_id, CAST(NULL AS STRING) AS event_type, CAST(NULL AS STRING) AS page, CAST(NULL AS STRING) AS properties,
+  event_time, TRUE AS is_bot
 FROM bot_events_stream"""
 
 COLUMNS = [("alert_id", "STRING"), ("rule", "STRING"), ("kind", "STRING"), ("severity", "STRING"),

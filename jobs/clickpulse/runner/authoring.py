@@ -209,7 +209,9 @@ def validate(settings: Settings, directory: Path | None = None, check_db: bool |
     try:
         load_funnels()
     except ClickpulseError as e:
+        # the funnels' view (sql/funnel_views.sql) is part of every plan: nothing plans without it
         report.errors.append(str(e))
+        return report
     directory = directory or METRICS_DIR
     metrics: list[Metric] = []
     for path in sorted(directory.glob("*.sql")):

@@ -17,10 +17,11 @@ from ..alerts import stream as alert_stream
 from ..alerts.rules import Rule
 from ..errors import ClickpulseError
 from ..jars import connector_jars
-from ..paths import CONNECTORS_DIR, VIEWS_FILE
+from ..paths import CONNECTORS_DIR, FUNNEL_VIEWS_FILE, VIEWS_FILE
 from ..settings import Settings
 from .jars import event_parser_jar
 from .metric import Metric
+from .templates import render_template
 
 def _template(name: str | Path, **values) -> str:
     path = CONNECTORS_DIR / name
@@ -143,12 +144,16 @@ def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
 
 
 def create_views(t_env, settings: Settings) -> None:
+    """sql/views.sql, then the funnels' view rendered from sql/funnels.yaml."""
     path = VIEWS_FILE
-    for stmt in _statements(_template(path, watermark_delay_ms=settings.watermark_delay_ms)):
-        try:
-            t_env.execute_sql(stmt)
-        except Exception as e:  # noqa: BLE001 - the planner's message, with the file
-            raise ClickpulseError(f"{path}: {_planner_message(str(e))}") from None
+    files = [(path, _template(path, watermark_delay_ms=settings.watermark_delay_ms)),
+             (FUNNEL_VIEWS_FILE, render_template(FUNNEL_VIEWS_FILE, FUNNEL_VIEWS_FILE.read_text()))]
+    for path, text in files:
+        for stmt in _statements(text):
+            try:
+                t_env.execute_sql(stmt)
+            except Exception as e:  # noqa: BLE001 - the planner's message, with the file
+                raise ClickpulseError(f"{path}: {_planner_message(str(e))}") from None
 
 
 def enabled(metrics: list[Metric], settings: Settings) -> list[Metric]:

@@ -1,5 +1,6 @@
-"""Metric files that are templates: Jinja blocks rendered with the funnel definitions of
-sql/funnels.yaml (funnel_conversions.sql). Plain files are used as they are."""
+"""SQL files that are templates: Jinja blocks rendered with the funnel definitions of
+sql/funnels.yaml (sql/funnel_views.sql, and any metric file that has blocks). Plain files
+are used as they are."""
 
 from __future__ import annotations
 

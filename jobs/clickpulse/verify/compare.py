@@ -49,6 +49,7 @@ SPECS: dict[str, Spec] = {
     "acquisition_1h": Spec("hour_start", HOUR, "session"),
     "page_transitions_1h": Spec("hour_start", HOUR, "window"),
     "funnel_conversions": Spec("hour_start", HOUR, "funnel"),
+    "funnel_breakdown": Spec("hour_start", HOUR, "funnel"),
     "events": Spec("event_time", 0, "event"),
     "late_events": Spec("minute", MINUTE, "arrival"),
     "invalid_events": Spec("minute", MINUTE, "arrival"),

@@ -51,8 +51,9 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
       30 minutes without an event) and after (a session started in the range ends 30 minutes
       after its last event);
     - page_transitions_1h: the session gap before (the view a transition comes from);
-    - funnel_conversions: the longest funnel window after the range (attempts started in it
-      may still complete), nothing before (an attempt starts at its first step);
+    - funnel_conversions, funnel_breakdown: the longest funnel window after the range
+      (attempts started in it may still complete), nothing before (an attempt starts at its
+      first step);
     - windowed tables: the watermark delay after `to`, so that the range's last window closes;
     - late_events, invalid_events (minute of arrival): records up to the range's end in
       Kafka time, plus the arrival margin.
@@ -64,7 +65,7 @@ def plan(settings: Settings, from_ms: int, to_ms: int, tables, funnel_window_ms:
         after = truth.SESSION_GAP
     if "page_transitions_1h" in tables:
         before = max(before, truth.SESSION_GAP)
-    if "funnel_conversions" in tables:
+    if {"funnel_conversions", "funnel_breakdown"} & set(tables):
         after = max(after, funnel_window_ms)
     return Plan(start_ms=from_ms - before - settings.max_future_ms,
                 event_horizon_ms=to_ms + after + settings.watermark_delay_ms,

@@ -9,11 +9,14 @@ import org.apache.flink.core.memory.DataOutputView;
 import java.io.IOException;
 
 /**
- * Checkpoints of funnel_reach's accumulator: the configuration, the result and the events
- * (the live attempts are derived from the events again). Format version 1.
+ * Checkpoints of funnel_reach's accumulator: the configuration and the events, with the
+ * segment of each step-1 event (the attempts, times and first segment are derived from the
+ * events again). Format version 2 (version 1 had no segments): state of a job before it
+ * cannot be restored into this one, whose funnel plan differs anyway.
  */
 public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<FunnelAttempts> {
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
+    private static final int VERSION = 2;
     public static final FunnelAttemptsSerializer INSTANCE = new FunnelAttemptsSerializer();
 
     @Override
@@ -43,33 +46,55 @@ public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<Funn
 
     @Override
     public void serialize(FunnelAttempts a, DataOutputView out) throws IOException {
+        out.writeByte(VERSION);
         out.writeBoolean(a.configured());
         out.writeLong(a.hourMs);
         out.writeLong(a.windowMs);
         out.writeInt(a.steps);
-        out.writeInt(a.reached);
         out.writeInt(a.n);
         for (int i = 0; i < a.n; i++) {
             out.writeLong(a.ts[i]);
             out.writeInt(a.mask[i]);
+            String[] s = a.seg[i];
+            out.writeBoolean(s != null);
+            if (s != null) {
+                for (String v : s) {
+                    out.writeBoolean(v != null);
+                    if (v != null) {
+                        out.writeUTF(v);
+                    }
+                }
+            }
         }
     }
 
     @Override
     public FunnelAttempts deserialize(DataInputView in) throws IOException {
+        int version = in.readByte();
+        if (version != VERSION) {
+            throw new IOException("funnel_reach state of format " + version + ", expected " + VERSION
+                    + ": submit the job without the old state");
+        }
         boolean configured = in.readBoolean();
         long hourMs = in.readLong();
         long windowMs = in.readLong();
         int steps = in.readInt();
-        int reached = in.readInt();
         int n = in.readInt();
         long[] ts = new long[n];
         int[] mask = new int[n];
+        String[][] seg = new String[n][];
         for (int i = 0; i < n; i++) {
             ts[i] = in.readLong();
             mask[i] = in.readInt();
+            if (in.readBoolean()) {
+                String[] s = new String[3];
+                for (int j = 0; j < 3; j++) {
+                    s[j] = in.readBoolean() ? in.readUTF() : null;
+                }
+                seg[i] = s;
+            }
         }
-        return FunnelAttempts.restore(configured, hourMs, windowMs, steps, reached, ts, mask, n);
+        return FunnelAttempts.restore(configured, hourMs, windowMs, steps, ts, mask, seg, n);
     }
 
     @Override
@@ -87,7 +112,7 @@ public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<Funn
         return new Snapshot();
     }
 
-    /** Serializer snapshot: format version 1, no parameters. */
+    /** Serializer snapshot: no parameters (the format version is in each record). */
     public static final class Snapshot extends SimpleTypeSerializerSnapshot<FunnelAttempts> {
         public Snapshot() {
             super(() -> INSTANCE);

@@ -3,28 +3,35 @@ package dev.clickpulse.flink.funnel;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.functions.AggregateFunction;
+import org.apache.flink.types.Row;
 
 /**
- * {@code funnel_reach(ts, mask, hour_ms, window_ms, steps)}: the deepest step of one funnel
- * reached by any attempt of one user that starts in one hour, as exact as the reference
- * (clickpulse.truth.funnel_conversions), and updated with every event instead of waiting
- * for the watermark.
+ * {@code funnel_reach(ts, mask, hour_ms, window_ms, steps, country, device, plan)}: how far
+ * one user got in one funnel with the attempts that start in one hour, as exact as the
+ * reference (clickpulse.truth.funnel_progress), and updated with every event instead of
+ * waiting for the watermark. Returns {@code ROW<reached, country, device, plan, ms>}:
+ * the deepest step any attempt reached; the segment of the hour's first step-1 event
+ * (earliest, then the smallest country, device, plan), which the user is counted under in
+ * breakdowns; and {@code ms[k]}, the shortest time from a step-1 event of the hour to step
+ * k over the attempts that reach it (0 for step 1, NULL beyond {@code reached}).
  *
  * <p>Grouped by site, user and hour of attempt start; every event that can serve those
  * attempts arrives with {@code mask} bit k-1 set when it matches step k. An attempt starts
  * at every step-1 event of the hour and reaches step k when events matching steps 2..k
  * follow, each strictly later than the one before and less than {@code window_ms} after
  * the start. Taking the earliest such event at each step can only leave more room for the
- * next, so an attempt's future depends only on (step, time of its last event, deadline):
- * attempts that agree on the first two keep only the latest deadline. Events in time order
- * cost amortised O(steps); one that arrives behind an earlier one replays the key's events
- * in time order (events are at most the watermark delay out of order, so this is rare).
+ * next (and gives the attempt's shortest time), so an attempt's future depends only on
+ * (step, time of its last event, deadline): attempts that agree on the first two keep only
+ * the latest deadline, which is also the latest start, hence the shortest time. Events in
+ * time order cost amortised O(steps); one that arrives behind an earlier one replays the
+ * key's events in time order (events are at most the watermark delay out of order, so this
+ * is rare).
  */
 @FunctionHint(
         accumulator = @DataTypeHint(value = "RAW", bridgedTo = FunnelAttempts.class,
                 rawSerializer = FunnelAttemptsSerializer.class),
-        output = @DataTypeHint("INT"))
-public class FunnelReach extends AggregateFunction<Integer, FunnelAttempts> {
+        output = @DataTypeHint("ROW<reached INT, country STRING, device STRING, plan STRING, ms ARRAY<BIGINT>>"))
+public class FunnelReach extends AggregateFunction<Row, FunnelAttempts> {
     private static final long serialVersionUID = 1L;
 
     @Override
@@ -32,22 +39,31 @@ public class FunnelReach extends AggregateFunction<Integer, FunnelAttempts> {
         return new FunnelAttempts();
     }
 
-    public void accumulate(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps) {
+    public void accumulate(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps,
+                           String country, String device, String plan) {
         if (ts == null || mask == null || mask == 0 || hourMs == null || windowMs == null || steps == null) {
             return;
         }
-        acc.add(ts, mask, hourMs, windowMs, steps);
+        acc.add(ts, mask, hourMs, windowMs, steps, new String[] {country, device, plan});
     }
 
-    public void retract(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps) {
+    public void retract(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps,
+                        String country, String device, String plan) {
         if (ts == null || mask == null || mask == 0 || !acc.configured()) {
             return;
         }
-        acc.remove(ts, mask);
+        acc.remove(ts, mask, new String[] {country, device, plan});
     }
 
     @Override
-    public Integer getValue(FunnelAttempts acc) {
-        return acc.reached();
+    public Row getValue(FunnelAttempts acc) {
+        int steps = acc.configured() ? acc.steps : 0;
+        Long[] ms = new Long[steps];
+        for (int k = 0; k < steps; k++) {
+            ms[k] = acc.best[k] == FunnelAttempts.NONE ? null : acc.best[k];
+        }
+        String[] seg = acc.firstSeg;
+        return Row.of(acc.reached(), seg == null ? null : seg[0], seg == null ? null : seg[1],
+                seg == null ? null : seg[2], ms);
     }
 }
