@@ -110,5 +110,6 @@ def watch(
     Example: clickpulse alerts watch
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)   # one Flink REST call per poll: not news
     settings = ensure_secrets()
     watcher.run(settings, alert_rules.discover(directory, funnels=load_funnels()), once=once)
