@@ -62,6 +62,8 @@ def test_consumer_lag_fires_only_while_growing():
     rule = shipped("consumer_lag_growing")   # > 50000, growing over 2 m, for 3 m
     catching_up = [{"lag": 400_000 - i * 1_000} for i in range(120)]          # a backlog shrinking: 10 minutes
     assert run(rule, catching_up) == []
+    ticks_only = [{"lag": 60_000 + i * 3} for i in range(120)]                # job down, generator stopped: ticks
+    assert run(rule, ticks_only) == []
     stuck = [{"lag": 60_000 + i * 600} for i in range(120)]                  # the job reads nothing: +120/s
     got = run(rule, stuck)
     # judged from 2 minutes in (the history must reach back `window`), fires 3 minutes later

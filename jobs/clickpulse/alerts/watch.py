@@ -59,6 +59,9 @@ SITE = "all"
 # judged; the ticker writes at most one tick per quiet partition every 10 s
 MIN_RECORDS = 100
 RECENT_S = 900
+# consumer_lag grows by more than this per minute of `window` to count as growing: the
+# ticker's clock ticks alone add at most 6 a minute per partition while the job is down
+MIN_GROWTH_PER_MINUTE = 100
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 # the minute tables of the view pipeline_health (top_pages_1h closes once an hour)
 FRESHNESS_SQL = "SELECT max(age_s) FROM pipeline_health WHERE metric <> 'top_pages_1h'"
@@ -121,11 +124,12 @@ def breaking(rule: Rule, history: deque, v: float | None) -> bool | None:
         return None
     broken = OPS[rule.op](v, rule.threshold)
     if broken and rule.metric == "consumer_lag":
-        # growing: higher than `window` before (a job catching up on a backlog is not)
+        # growing: higher than `window` before (a job catching up on a backlog is not), by more
+        # than clock ticks add
         then = _at(history, rule.window_s)
         if then is None or then.lag is None:
             return None
-        broken = v > then.lag
+        broken = v - then.lag > MIN_GROWTH_PER_MINUTE * rule.window_s / 60
     return broken
 
 
@@ -147,7 +151,7 @@ def record(rule: Rule, state: str, v: float, start: float, obs: Observation, fir
     low, high = _band(rule)
     first_ms = round(start * 1000)
     aid = fired["alert_id"] if fired else alert_id(rule.name, first_ms)
-    what = f"{_show(rule, v, obs)} ({rule.op} {rule.threshold:g}" + (
+    what = f"{_show(rule, v, obs)} (rule: {rule.op} {rule.threshold:g}" + (
         f" and growing over {int(rule.window_s)} s)" if rule.metric == "consumer_lag" else ")")
     subject = f"job {job_name}" if rule.metric == "job_not_running" else "the pipeline"
     return {
