@@ -19,9 +19,11 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..errors import ClickpulseError
 from ..reports import new_figure
 from ..settings import Settings
 from .incidents import MINUTE, AlertReader, Traffic, latency_s, live, next_minute
+from .watch import Probe
 
 RULE = {"drop": "traffic_drop", "bots": "bot_flood"}
 
@@ -76,6 +78,27 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for_job(settings: Settings, log=print, timeout_s: float = 1800, behind: int = 1000) -> float:
+    """Until the job has read (committed) all but `behind` records of the events topic: the
+    normal replay must be judged before the live incidents, or their minutes close late.
+    Returns the seconds waited."""
+    probe = Probe(settings)
+    began = time.time()
+    said = 0.0
+    try:
+        while time.time() - began < timeout_s:
+            lag = probe.lag(probe.end_offsets(settings.events_topic))
+            if lag is not None and lag <= behind:
+                return time.time() - began
+            if time.time() - said >= 30:
+                log(f"waiting for the job to read the replay: {'?' if lag is None else f'{lag:,}'} records behind")
+                said = time.time()
+            time.sleep(5)
+    finally:
+        probe.close()
+    raise ClickpulseError(f"the job did not read the replay within {timeout_s:.0f} s")
 
 
 def run_incidents(settings: Settings, prefix: str, count: int, log=print, history_minutes: int = 36,

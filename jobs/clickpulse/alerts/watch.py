@@ -215,7 +215,7 @@ class Probe:
 
     def observe(self) -> Observation:
         now = time.time()
-        events = self._ends(self.settings.events_topic)
+        events = self.end_offsets(self.settings.events_topic)
         return Observation(now, self.job_state(), self.freshness(), sum(events.values()) if events else None,
                            self._end_sum(self.settings.dead_letter_topic), self.lag(events))
 
@@ -244,7 +244,7 @@ class Probe:
         t = md.topics.get(topic)
         return sorted(t.partitions) if t is not None and not t.error else []
 
-    def _ends(self, topic: str) -> dict[int, int] | None:
+    def end_offsets(self, topic: str) -> dict[int, int] | None:
         try:
             return {p: self.offsets.get_watermark_offsets(TopicPartition(topic, p), timeout=5, cached=False)[1]
                     for p in self._partitions(topic)} or None
@@ -253,7 +253,7 @@ class Probe:
             return None
 
     def _end_sum(self, topic: str) -> int | None:
-        ends = self._ends(topic)
+        ends = self.end_offsets(topic)
         return sum(ends.values()) if ends else None
 
     def lag(self, ends: dict[int, int] | None) -> int | None:

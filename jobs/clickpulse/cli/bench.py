@@ -543,7 +543,8 @@ def alerts(
            "POSTGRES_DB": f"clickpulse_bench_alerts_{tag}"}
     bench_settings = settings.model_copy(update={
         "events_topic": env["CLICKPULSE_EVENTS_TOPIC"], "dead_letter_topic": env["CLICKPULSE_DEAD_LETTER_TOPIC"],
-        "alerts_topic": env["CLICKPULSE_ALERTS_TOPIC"], "postgres_db": env["POSTGRES_DB"]})
+        "alerts_topic": env["CLICKPULSE_ALERTS_TOPIC"], "postgres_db": env["POSTGRES_DB"],
+        "job_name": env["CLICKPULSE_JOB_NAME"]})
     exe = Path(sys.argv[0]).resolve()
     normal_prefix = f"normal-{tag}"
     hook = alerts_bench.Receiver()
@@ -561,6 +562,8 @@ def alerts(
             subprocess.run([str(exe), "generate", "--start", str(start), "--duration", f"{int(normal_hours * 60)}m",
                             "--speed", "0", "--rate", str(normal_rate), "--sites", "3", "--site-prefix", normal_prefix,
                             "--seed", "12", "--quiet"], env=env, check=True)
+            waited = alerts_bench.wait_for_job(bench_settings, log=console.print)
+            console.print(f"the job read the replay {waited:.0f} s after it was sent")
         # the notifier as the stack runs it, posting to the local receiver (no e-mail)
         notify_env = {**env, "ALERT_WEBHOOK_URL": hook.url, "ALERT_EMAIL_TO": "",
                       "CLICKPULSE_NOTIFY_GROUP": f"bench-alerts-{tag}-notify"}
