@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     # times in all, waiting CLICKPULSE_NOTIFY_BACKOFF_MS, then twice that, ... (at most 60 s).
     notify_attempts: int = _env("CLICKPULSE_NOTIFY_ATTEMPTS", default=5)
     notify_backoff_ms: int = _env("CLICKPULSE_NOTIFY_BACKOFF_MS", default=1000)
+    # How often `clickpulse alerts watch` observes the pipeline (job state, freshness,
+    # offsets) and judges the pipeline rules of sql/alerts/.
+    watch_poll_ms: int = _env("CLICKPULSE_WATCH_POLL_MS", default=5000)
     # Where the channels of sql/alerts/channels.yaml deliver (a channel names the variable):
     # a Slack-compatible incoming-webhook URL and comma-separated e-mail addresses.
     alert_webhook_url: str | None = _env("ALERT_WEBHOOK_URL", default=None)

@@ -109,10 +109,11 @@ def produce(settings, topic: str, *records: dict) -> None:
 
 
 class NotifierProcess:
-    """`clickpulse alerts notify` as a subprocess with the test's topic, group and servers."""
+    """`clickpulse alerts notify` (or other ARGS: `alerts watch`) as a subprocess with the
+    test's topic, group and servers."""
 
-    def __init__(self, env: dict, name: str):
-        self.env, self.name = env, name
+    def __init__(self, env: dict, name: str, args: tuple[str, ...] | list[str] = ("alerts", "notify")):
+        self.env, self.name, self.args = env, name, list(args)
         self.proc: subprocess.Popen | None = None
         self.logs: list[str] = []
 
@@ -120,7 +121,7 @@ class NotifierProcess:
         path = ROOT / ".clickpulse" / "logs" / f"{self.name}-{len(self.logs)}.log"
         self.logs.append(str(path))
         self.log = open(path, "w")
-        self.proc = subprocess.Popen([*CLI, "alerts", "notify"], cwd=ROOT, env=self.env, stdout=self.log,
+        self.proc = subprocess.Popen([*CLI, *self.args], cwd=ROOT, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
 
     def stop(self) -> None:

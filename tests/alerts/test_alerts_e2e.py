@@ -8,6 +8,8 @@ same alert id once the next minute is normal again."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import time
 
 import pytest
@@ -15,7 +17,10 @@ import pytest
 from clickpulse.alerts.incidents import MINUTE, AlertReader, Traffic, live, next_minute
 from clickpulse.settings import Settings
 from clickpulse.stack.postgres import connect
+from conftest import ROOT, run_cli
 from suites import isolated_suite
+
+from .conftest import NotifierProcess
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +100,60 @@ def test_nothing_else_fired(incident):
     assert got == sorted([("bot_flood", incident["flooded"], "firing"), ("bot_flood", incident["flooded"], "resolved"),
                           ("traffic_drop", incident["quiet"], "firing"),
                           ("traffic_drop", incident["quiet"], "resolved")])
+
+
+# --- the pipeline rules (`clickpulse alerts watch`): judged outside the job ---------------------
+
+JOB_DOWN_RULE = """kind: pipeline
+description: the events job is not RUNNING
+metric: job_not_running
+sites: all
+condition: "> 0"
+for: 3s                    # shipped: 1m; seconds here to keep the test short
+cooldown: 3s
+severity: critical
+channels: [ops-webhook]
+"""
+
+
+def test_a_stopped_job_fires_job_not_running_once_and_resolves_when_it_runs_again(suite, webhook, tmp_path):
+    """The suite's job is stopped (`clickpulse jobs stop`): the watcher fires job_not_running,
+    the notifier posts it to the webhook once, a restarted watcher does not fire it again;
+    `clickpulse jobs submit` brings the job back and the alert resolves, same alert id."""
+    settings, tag = suite
+    url, hook = webhook
+    (tmp_path / "job_not_running.yaml").write_text(JOB_DOWN_RULE)
+    shutil.copy(ROOT / "sql/alerts/channels.yaml", tmp_path / "channels.yaml")
+    env = {**os.environ, "CLICKPULSE_EVENTS_TOPIC": settings.events_topic,
+           "CLICKPULSE_DEAD_LETTER_TOPIC": settings.dead_letter_topic, "CLICKPULSE_ALERTS_TOPIC": settings.alerts_topic,
+           "CLICKPULSE_JOB_NAME": f"clickpulse-alerts-{tag}", "POSTGRES_DB": settings.postgres_db,
+           "CLICKPULSE_NOTIFY_GROUP": f"notify-{tag}", "ALERT_WEBHOOK_URL": url, "ALERT_EMAIL_TO": "",
+           "CLICKPULSE_WATCH_POLL_MS": "1000"}
+    notifier = NotifierProcess(env, f"test-notifier-{tag}")
+    watcher = NotifierProcess(env, f"test-watcher-{tag}", ["alerts", "watch", "--dir", str(tmp_path)])
+    notifier.start()
+    watcher.start()
+    try:
+        def posts(state):
+            return [p["alert"] for p in hook.posts if p["alert"]["rule"] == "job_not_running"
+                    and p["alert"]["state"] == state]
+
+        time.sleep(3)   # a few polls of a running job: nothing to say
+        assert posts("firing") == []
+        run_cli("jobs", "stop", env=env)
+        notifier.wait_until(lambda: posts("firing"), "job_not_running reaching the webhook", timeout=60)
+        watcher.stop()   # a restart while the alert is open: read back from the table, not fired again
+        watcher.start()
+        run_cli("jobs", "submit", env=env, timeout=300)
+        notifier.wait_until(lambda: posts("resolved"), "job_not_running resolving", timeout=60)
+        time.sleep(2)
+    finally:
+        watcher.stop()
+        notifier.stop()
+    fired, resolved = posts("firing"), posts("resolved")
+    assert len(fired) == 1 and len(resolved) == 1, f"webhook got {fired + resolved}; {watcher.output()}"
+    assert fired[0]["alert_id"] == resolved[0]["alert_id"] and fired[0]["site_id"] == "all"
+    assert fired[0]["kind"] == "pipeline" and fired[0]["value"] == 1.0 and resolved[0]["value"] == 0.0
+    with connect(settings, "admin", settings.postgres_db) as c:
+        rows = c.execute("select alert_id, state from alerts where rule = 'job_not_running'").fetchall()
+    assert rows == [(fired[0]["alert_id"], "resolved")]

@@ -1,5 +1,7 @@
 """The Alerts dashboard (superset/assets/dashboards/alerts.yaml): its charts, with the query
-each one saves, list the open alerts and the last 7 days of alerts from the `alerts` table."""
+each one saves, list the open alerts and the last 7 days of alerts from the `alerts` table
+(view alert_board), and a site with none reads so (state ok / quiet, 0 open), never as an
+empty "No results" table."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from alert_records import UTC, alert, remove_alerts, write_alert
 from clickpulse.dashboards.client import admin_session
+from clickpulse.stack import postgres
 from conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -50,6 +53,18 @@ def rows_of(sp, slice_name: str, site_id: str) -> list[dict]:
     return sp.post("/api/v1/chart/data", body)["result"][0]["data"]
 
 
+@pytest.fixture
+def site_with_traffic(superset, site_id):
+    """A site that sent events today (one minute of events_per_minute) and has no alert."""
+    minute = NOW - dt.timedelta(minutes=5)
+    with postgres.connect(superset, "admin", autocommit=True) as c:
+        c.execute("INSERT INTO events_per_minute VALUES (%s, %s, %s, 'page_view', 'DE', 'desktop', 'free', 12)",
+                  (minute, minute + dt.timedelta(minutes=1), site_id))
+    yield site_id
+    with postgres.connect(superset, "admin", autocommit=True) as c:
+        c.execute("DELETE FROM events_per_minute WHERE site_id = %s", (site_id,))
+
+
 def test_the_alerts_dashboard_lists_open_and_recent_alerts(admin, three_alerts, site_id):
     firing, resolved, old = three_alerts
     dashboard = admin.list("dashboard", filters=[{"col": "slug", "opr": "eq", "value": "alerts"}],
@@ -64,3 +79,16 @@ def test_the_alerts_dashboard_lists_open_and_recent_alerts(admin, three_alerts, 
     # newest first; the alert of 8 days ago is outside the week
     assert [(r["rule"], r["state"]) for r in recent] == [("traffic_drop", "firing"), ("bot_flood", "resolved")]
     assert recent[1]["resolved_at"] is not None and recent[0]["resolved_at"] is None
+
+
+def test_a_site_without_alerts_reads_as_such_not_as_no_results(admin, site_with_traffic):
+    site = site_with_traffic
+    assert [(r["rule"], r["state"], r["message"]) for r in rows_of(admin, "Open alerts", site)] == [
+        ("—", "ok", "no alert open")]
+    assert [(r["rule"], r["state"], r["message"]) for r in rows_of(admin, "Alerts of the last 7 days", site)] == [
+        ("—", "quiet", "no alert in the last 7 days")]
+    assert rows_of(admin, "Alerts open now", site) == [{"open_alerts": 0}]
+
+
+def test_the_big_number_counts_the_open_alerts(admin, three_alerts, site_id):
+    assert rows_of(admin, "Alerts open now", site_id) == [{"open_alerts": 1}]

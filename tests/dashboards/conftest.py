@@ -18,7 +18,7 @@ from . import seed
 
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health",
-              "journeys": "Journeys", "retention": "Retention"}
+              "journeys": "Journeys", "retention": "Retention", "alerts": "Alerts"}
 
 
 @pytest.fixture(scope="session")

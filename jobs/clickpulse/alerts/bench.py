@@ -1,23 +1,29 @@
-"""`clickpulse bench alerts`: how soon an incident's alert reaches the alerts topic, and how
-many alerts a day of normal traffic raises.
+"""`clickpulse bench alerts`: how soon an incident's alert reaches a webhook, and how many
+alerts a day of normal traffic raises.
 
 Incidents are injected on live traffic (clickpulse.alerts.incidents): in turn, site 1 of
 the bench sends nothing for one minute, or site 2 gets 300 bot events in one minute; a
-normal minute follows each. The latency of a transition is the wall-clock time its record
-arrived on the topic minus the end of the minute that broke (or healed) the rule: the
-minute closes CLICKPULSE_WATERMARK_DELAY_MS later at the earliest. A `--webhook` step
-(the notifier's delivery) can be timed the same way from the same minute's end."""
+normal minute follows each. The latency of a transition is the wall-clock time the local
+webhook receiver (`Receiver`, a real HTTP server the bench's `clickpulse alerts notify`
+posts to) got it, minus the end of the minute that broke (or healed) the rule; the time
+its record arrived on the alerts topic is kept too (the evaluator's share). The minute
+closes CLICKPULSE_WATERMARK_DELAY_MS after its end at the earliest."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..errors import ClickpulseError
 from ..reports import new_figure
 from ..settings import Settings
 from .incidents import MINUTE, AlertReader, Traffic, latency_s, live, next_minute
+from .watch import Probe
 
 RULE = {"drop": "traffic_drop", "bots": "bot_flood"}
 
@@ -28,19 +34,78 @@ class Incident:
     kind: str          # drop | bots
     site: str
     minute_ms: int     # start of the breaking minute
-    fired_s: float | None = None
+    fired_s: float | None = None        # to the record on the alerts topic
     resolved_s: float | None = None
+    hook_fired_s: float | None = None   # to the webhook call
+    hook_resolved_s: float | None = None
     alert_id: str | None = None
 
     @property
     def caught(self) -> bool:
+        """Fired and resolved, on the webhook when the bench has one (else on the topic)."""
+        if self.hook_fired_s is not None or self.hook_resolved_s is not None:
+            return self.hook_fired_s is not None and self.hook_resolved_s is not None
         return self.fired_s is not None and self.resolved_s is not None
 
 
+@dataclass
+class Receiver:
+    """A local Slack-compatible webhook receiver: every POST's arrival time and its `alert`."""
+    posts: list[tuple[float, dict]] = field(default_factory=list)
+
+    def __post_init__(self):
+        posts, lock = self.posts, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    posts.append((time.time(), body.get("alert") or {}))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/bench"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for_job(settings: Settings, log=print, timeout_s: float = 1800, behind: int = 1000) -> float:
+    """Until the job has read (committed) all but `behind` records of the events topic: the
+    normal replay must be judged before the live incidents, or their minutes close late.
+    Returns the seconds waited."""
+    probe = Probe(settings)
+    began = time.time()
+    said = 0.0
+    try:
+        while time.time() - began < timeout_s:
+            lag = probe.lag(probe.end_offsets(settings.events_topic))
+            if lag is not None and lag <= behind:
+                return time.time() - began
+            if time.time() - said >= 30:
+                log(f"waiting for the job to read the replay: {'?' if lag is None else f'{lag:,}'} records behind")
+                said = time.time()
+            time.sleep(5)
+    finally:
+        probe.close()
+    raise ClickpulseError(f"the job did not read the replay within {timeout_s:.0f} s")
+
+
 def run_incidents(settings: Settings, prefix: str, count: int, log=print, history_minutes: int = 36,
-                  timeout_s: float = 60) -> tuple[list[Incident], list[dict]]:
-    """Inject `count` incidents; returns them with their latencies, and every alert record
-    the topic carried for the bench's sites (to count false alarms)."""
+                  timeout_s: float = 60, hook: Receiver | None = None) -> tuple[list[Incident], list[dict]]:
+    """Inject `count` incidents; returns them with their latencies (to the topic, and to
+    `hook` when given), and every alert record the topic carried for the bench's sites (to
+    count false alarms)."""
     traffic = Traffic(settings, prefix=prefix, sites=2, per_minute=120)
     log(f"history: {history_minutes} minutes of traffic for {', '.join(traffic.site_ids)}")
     traffic.history(history_minutes)
@@ -65,11 +130,15 @@ def run_incidents(settings: Settings, prefix: str, count: int, log=print, histor
         end_ms = inc.minute_ms + 2 * MINUTE
         live(traffic, reader, max(0.0, end_ms / 1000 - time.time()), on_second=script)
         deadline = time.time() + timeout_s
-        while time.time() < deadline and not (reader.find(RULE[inc.kind], inc.site, "resolved")
-                                              and _after(reader, inc)):
+        while time.time() < deadline and not (_after(reader, inc) and (hook is None or _hooked(hook, inc))):
             live(traffic, reader, 1.0, on_second=script)
         _measure(reader, inc)
-        log(f"  fired after {_fmt(inc.fired_s)}, resolved after {_fmt(inc.resolved_s)}")
+        if hook is not None:
+            _measure_hook(hook, inc)
+            log(f"  webhook: fired after {_fmt(inc.hook_fired_s)}, resolved after {_fmt(inc.hook_resolved_s)} "
+                f"(topic: {_fmt(inc.fired_s)}, {_fmt(inc.resolved_s)})")
+        else:
+            log(f"  fired after {_fmt(inc.fired_s)}, resolved after {_fmt(inc.resolved_s)}")
     reader.close()
     return incidents, [r for _, r in reader.records]
 
@@ -77,6 +146,32 @@ def run_incidents(settings: Settings, prefix: str, count: int, log=print, histor
 def _after(reader: AlertReader, inc: Incident) -> bool:
     return any(r["rule"] == RULE[inc.kind] and r["site_id"] == inc.site and r["state"] == "resolved"
                and _ms(r["window_start"]) == inc.minute_ms + MINUTE for _, r in reader.records)
+
+
+def _mine(r: dict, inc: Incident, state: str) -> bool:
+    """The incident's transition: its rule and site, the breaking minute (firing) or the
+    normal minute after it (resolved)."""
+    minute = inc.minute_ms if state == "firing" else inc.minute_ms + MINUTE
+    return (r.get("rule") == RULE[inc.kind] and r.get("site_id") == inc.site and r.get("state") == state
+            and _ms(r["window_start"]) == minute)
+
+
+def _hooked(hook: Receiver, inc: Incident) -> bool:
+    return any(_mine(r, inc, "resolved") for _, r in list(hook.posts))
+
+
+def _measure_hook(hook: Receiver, inc: Incident) -> None:
+    for arrived, r in list(hook.posts):
+        if inc.hook_fired_s is None and _mine(r, inc, "firing"):
+            inc.hook_fired_s = latency_s(arrived, r)
+        if inc.hook_resolved_s is None and _mine(r, inc, "resolved"):
+            inc.hook_resolved_s = latency_s(arrived, r)
+
+
+def webhook_copies(hook: Receiver) -> int:
+    """Posts of a transition the receiver had already got (the notifier delivers once)."""
+    seen = [(r.get("alert_id"), r.get("state")) for _, r in hook.posts]
+    return len(seen) - len(set(seen))
 
 
 def _ms(iso: str) -> int:
@@ -122,8 +217,12 @@ def plot(incidents: list[Incident], target_s: float):
     fig = new_figure()
     ax = fig.add_subplot()
     xs = [i.n for i in incidents]
-    ax.bar([x - 0.2 for x in xs], [i.fired_s or 0 for i in incidents], width=0.4, label="fired")
-    ax.bar([x + 0.2 for x in xs], [i.resolved_s or 0 for i in incidents], width=0.4, label="resolved")
+    ax.bar([x - 0.2 for x in xs], [i.hook_fired_s or 0 for i in incidents], width=0.4, label="fired (webhook)")
+    ax.bar([x + 0.2 for x in xs], [i.hook_resolved_s or 0 for i in incidents], width=0.4, label="resolved (webhook)")
+    ax.scatter([x - 0.2 for x in xs], [i.fired_s or 0 for i in incidents], color="black", marker="_", s=200,
+               label="on the topic", zorder=3)
+    ax.scatter([x + 0.2 for x in xs], [i.resolved_s or 0 for i in incidents], color="black", marker="_", s=200,
+               zorder=3)
     ax.axhline(target_s, color="red", linestyle="--", label=f"target {target_s:g} s")
     ax.set_xlabel("incident (odd: traffic to zero, even: bot burst)")
     ax.set_ylabel("s after the minute's end")

@@ -30,6 +30,8 @@ ALERTS_DIR = SQL_DIR / "alerts"
 CHANNELS_FILE = "channels.yaml"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DURATION = re.compile(r"^(\d+)\s*(m|h)$")
+# pipeline rules are judged at every poll of `clickpulse alerts watch`, so seconds too
+PIPELINE_DURATION = re.compile(r"^(\d+)\s*(s|m|h)$")
 KINDS = ("threshold", "anomaly", "funnel_drop", "bot_flood", "pipeline")
 SEVERITIES = ("info", "warning", "critical")
 DIRECTIONS = ("below", "above", "both")
@@ -43,7 +45,7 @@ KEYS = {
     "anomaly": COMMON | {"direction", "window", "baseline", "z", "min_change", "min_value"},
     "bot_flood": COMMON | {"window", "baseline", "z", "min_change", "min_value"},
     "funnel_drop": COMMON | {"window", "baseline", "drop", "z", "min_count"},
-    "pipeline": COMMON | {"condition"},
+    "pipeline": COMMON | {"condition", "window"},
 }
 
 
@@ -70,6 +72,10 @@ class Rule:
     min_count: float = 20.0
     description: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+    # pipeline rules: `for`, `cooldown` and `window` in seconds (judged at every poll)
+    for_s: float = 60.0
+    cooldown_s: float = 60.0
+    window_s: float = 300.0
 
     @property
     def rel(self) -> str:
@@ -134,6 +140,15 @@ def _minutes(path: Path, lines: dict, key: str, value, minimum: int = 1) -> int:
         raise ClickpulseError(f"{_rel(path)}:{lines.get(key, 1)}: {key}: {value!r} must be whole minutes "
                               f"or hours, at least {minimum}m (e.g. 5m, 1h)")
     return n
+
+
+def _seconds(path: Path, lines: dict, key: str, value, minimum: int = 0) -> float:
+    m = PIPELINE_DURATION.match(str(value))
+    n = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] if m else -1
+    if n < minimum:
+        raise ClickpulseError(f"{_rel(path)}:{lines.get(key, 1)}: {key}: {value!r} must be whole seconds, minutes "
+                              f"or hours, at least {minimum}s (e.g. 30s, 2m, 1h)")
+    return float(n)
 
 
 def _number(path: Path, lines: dict, key: str, value, low: float = 0.0) -> float:
@@ -219,9 +234,16 @@ def load(path: Path, channels: dict[str, Channel], series: set[str]) -> Rule:
         if not isinstance(sites, list) or not sites or not all(isinstance(s, str) and s for s in sites):
             raise ClickpulseError(f"{at('sites')}: sites: `all` or a list of site ids")
         rule.sites = sites
-    rule.for_minutes = _minutes(path, lines, "for", v.get("for", "1m"))
-    rule.cooldown_minutes = _minutes(path, lines, "cooldown", v.get("cooldown", "1m"))
-    rule.window_minutes = _minutes(path, lines, "window", v.get("window", "1m"))
+    if kind == "pipeline" and rule.sites:
+        raise ClickpulseError(f"{at('sites')}: a pipeline rule watches the whole pipeline: sites: all")
+    if kind == "pipeline":
+        rule.for_s = _seconds(path, lines, "for", v.get("for", "1m"))
+        rule.cooldown_s = _seconds(path, lines, "cooldown", v.get("cooldown", "1m"))
+        rule.window_s = _seconds(path, lines, "window", v.get("window", "5m"), minimum=10)
+    else:
+        rule.for_minutes = _minutes(path, lines, "for", v.get("for", "1m"))
+        rule.cooldown_minutes = _minutes(path, lines, "cooldown", v.get("cooldown", "1m"))
+        rule.window_minutes = _minutes(path, lines, "window", v.get("window", "1m"))
     rule.baseline_minutes = _minutes(path, lines, "baseline", v.get("baseline", "30m"), minimum=2)
     _metric(rule, at, series)
     _parameters(rule, v, at, path, lines)
@@ -404,7 +426,11 @@ def check_all(directory: Path | None = None, funnels: list | None = None) -> tup
 
 def describe(rule: Rule) -> str:
     """The rule's condition in one line, for `clickpulse alerts list`."""
-    if rule.kind in ("threshold", "pipeline"):
+    if rule.kind == "pipeline":
+        extra = {"consumer_lag": f" and higher than {_dur(rule.window_s)} before",
+                 "dead_letter_share": f" over {_dur(rule.window_s)}"}.get(rule.metric, "")
+        return f"{rule.metric} {rule.op} {rule.threshold:g}{extra}"
+    if rule.kind == "threshold":
         return f"{rule.metric} {rule.op} {rule.threshold:g} per {rule.window_minutes}m"
     if rule.kind == "funnel_drop":
         return (f"{rule.metric} over {rule.window_minutes}m < (1 - {rule.drop:g}) x the {rule.baseline_minutes}m "
@@ -412,3 +438,15 @@ def describe(rule: Rule) -> str:
     return (f"{rule.metric} over {rule.window_minutes}m {rule.direction} the band of the {rule.baseline_minutes}m "
             f"baseline (z {rule.z:g}, at least {rule.min_change:g} change"
             + (f", at least {rule.min_value:g}" if rule.min_value else "") + ")")
+
+
+def _dur(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h" if s and s % 3600 == 0 else f"{s // 60}m" if s and s % 60 == 0 else f"{s}s"
+
+
+def for_cooldown(rule: Rule) -> str:
+    """`for / cooldown` of a rule, for `clickpulse alerts list`."""
+    if rule.kind == "pipeline":
+        return f"{_dur(rule.for_s)} / {_dur(rule.cooldown_s)}"
+    return f"{rule.for_minutes}m / {rule.cooldown_minutes}m"

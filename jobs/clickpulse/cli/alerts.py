@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..alerts import notify as notifier
 from ..alerts import rules as alert_rules
+from ..alerts import watch as watcher
 from ..runner import authoring
 from ..runner.funnels import load_funnels
 from ..stack.secrets import ensure_secrets
@@ -27,7 +28,7 @@ console = Console(stderr=True)
 @app.command()
 def new(
     name: str = typer.Argument(..., help="Rule name: lower-case letters, digits and _."),
-    kind: str = typer.Option("anomaly", "--kind", help="threshold, anomaly, funnel_drop or bot_flood."),
+    kind: str = typer.Option("anomaly", "--kind", help="threshold, anomaly, funnel_drop, bot_flood or pipeline."),
     directory: Path = typer.Option(None, "--dir", help="Folder of rule files (default sql/alerts)."),
 ) -> None:
     """Scaffold sql/alerts/NAME.yaml for a kind of rule, with every key commented. Then edit
@@ -70,7 +71,7 @@ def list_rules(
         t.add_column(col)
     for r in alert_rules.discover(directory, funnels=load_funnels()):
         t.add_row(r.name, r.kind, alert_rules.describe(r), ", ".join(r.sites) if r.sites else "all",
-                  f"{r.for_minutes}m / {r.cooldown_minutes}m", r.severity, ", ".join(r.channels))
+                  alert_rules.for_cooldown(r), r.severity, ", ".join(r.channels))
     Console().print(t)
 
 
@@ -90,3 +91,25 @@ def notify(
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     notifier.run(ensure_secrets(), channels)
+
+
+@app.command()
+def watch(
+    directory: Path = typer.Option(None, "--dir", help="Folder of rule files (default sql/alerts)."),
+    once: bool = typer.Option(False, "--once", help="Observe and judge once, then exit."),
+) -> None:
+    """Judge the pipeline-health rules (`kind: pipeline`: job_not_running, freshness_s,
+    consumer_lag, dead_letter_share) from outside Flink, every CLICKPULSE_WATCH_POLL_MS:
+    the job's state from the Flink REST API, the age of the newest minute in the tables,
+    the events topic's end offsets against the job's committed offsets, and the dead-letter
+    topic against the events topic. Transitions go to the `alerts` table and
+    CLICKPULSE_ALERTS_TOPIC like the stream rules' (site `all`), so the notifier delivers
+    them; a restart reads the open alerts back and fires nothing twice. The local stack runs
+    it as the supervised feeder `watcher`.
+
+    Example: clickpulse alerts watch
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)   # one Flink REST call per poll: not news
+    settings = ensure_secrets()
+    watcher.run(settings, alert_rules.discover(directory, funnels=load_funnels()), once=once)

@@ -45,7 +45,8 @@ def demo(
 ) -> None:
     """Start the local stack, create the tables, submit the metric jobs, load the dashboards,
     send a few days of history (first run only), start the traffic generator, the
-    collector, the live gateway and the alert notifier, and print where to look. Safe to run again.
+    collector, the live gateway, the alert notifier and the pipeline watcher, and print where
+    to look. Safe to run again.
 
     Example: clickpulse demo --rate 500 --kafka-brokers 3 --taskmanagers 2
     """
@@ -64,6 +65,7 @@ def demo(
         ("start the collector", lambda: services.start_feeder("collector", ["collect"])),
         ("start the live gateway", lambda: services.start_feeder("gateway", ["gateway"])),
         ("start the alert notifier", lambda: services.start_feeder("notifier", ["alerts", "notify"])),
+        ("start the pipeline watcher", lambda: services.start_feeder("watcher", ["alerts", "watch"])),
     ]
     if not history_days:
         steps = [s for s in steps if not s[0].startswith("send ")]
@@ -85,6 +87,7 @@ clickpulse is running
   Collector demo  http://{s.collector_host}:{s.collector_port}/demo
   Live page       http://{s.gateway_host}:{s.gateway_port}/   (pushed every second; same users as the dashboards)
   Alerts          {s.superset_url}/superset/dashboard/alerts/   (notifier: ALERT_WEBHOOK_URL, ALERT_EMAIL_TO; reports: /report/list/)
+                  pipeline rules judged by `clickpulse alerts watch` (.clickpulse/logs/watcher.log)
   Kafka           {services.kafka_bootstrap(s)}   (topic {s.events_topic}, dead letters {s.dead_letter_topic})
   PostgreSQL      {s.dsn('reader')}   (read-only)
   Generator       {rate:g} events/s over {sites} sites (1% of them bots, kept out of the user metrics)

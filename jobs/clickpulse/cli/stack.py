@@ -82,14 +82,25 @@ def clean() -> None:
 
 
 @app.command()
-def stop(service: str = typer.Argument(..., help="postgres, redis, kafka, flink, superset, generator, collector, ticker, "
-                                          "zookeeper or supervisor")) -> None:
+def stop(service: str = typer.Argument(..., help="postgres, redis, kafka, flink, superset, generator, collector, gateway, "
+                                          "notifier, watcher, ticker, zookeeper or supervisor")) -> None:
     """Stop one service (for example to see how the pipeline copes with Kafka gone). The
-    supervisor leaves a service stopped this way alone until `stack up` starts it again.
+    supervisor leaves a service stopped this way alone until `stack up` (a service) or
+    `stack start` (a background process such as the generator) starts it again.
 
     Example: clickpulse stack stop kafka
     """
     console.print(f"{service}: {'stopped' if services.stop(service) else 'was not running'}")
+
+
+@app.command()
+def start(feeder: str = typer.Argument(..., help="generator, collector, gateway, notifier, watcher or ticker")) -> None:
+    """Start a background process of the stack again, after `stack stop`, with the arguments
+    it last ran with (the demo's generator: its rate, sites and bots), supervised again.
+
+    Example: clickpulse stack start generator
+    """
+    console.print(f"{feeder}: started (pid {services.start_again(feeder)})")
 
 
 @app.command()

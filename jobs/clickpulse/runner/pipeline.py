@@ -241,7 +241,9 @@ def create_dead_letter_sink(t_env, settings: Settings) -> None:
 
 
 def create_alert_views(t_env, rules: list[Rule], funnels: list) -> None:
-    """The views the alert rules share (after sql/views.sql); nothing when there are no rules."""
+    """The views the alert rules share (after sql/views.sql); nothing when there are no rules
+    in the stream (pipeline rules are judged by `clickpulse alerts watch`)."""
+    rules = [r for r in rules if r.in_stream]
     if not rules:
         return
     for stmt in alert_stream.views(rules, funnels):

@@ -17,9 +17,9 @@ from .secrets import ensure_secrets
 
 ALL = ["postgres", "redis", "kafka", "flink", "superset"]
 # Background processes of the stack: the ticker starts with Kafka, the generator and the
-# collector, the live gateway and the alert notifier with `make demo`; `stack down` stops
-# them like the services.
-FEEDERS = ["generator", "collector", "gateway", "notifier", "ticker"]
+# collector, the live gateway, the alert notifier and the pipeline watcher with `make demo`;
+# `stack down` stops them like the services.
+FEEDERS = ["generator", "collector", "gateway", "notifier", "watcher", "ticker"]
 
 
 @dataclass
@@ -203,6 +203,17 @@ def _restart_feeder(name: str) -> None:
     start_feeder(name, args)
 
 
+def start_again(name: str) -> int:
+    """A feeder stopped with `stack stop`, started with the arguments it last ran with."""
+    if name not in FEEDERS:
+        raise ClickpulseError(f"stack start starts a background process again: one of {', '.join(FEEDERS)} "
+                              "(services: `clickpulse stack up`)")
+    if not (procs.run_dir() / f"{name}.args.json").exists():
+        raise ClickpulseError(f"{name} never ran on this stack: `clickpulse demo` starts it")
+    _restart_feeder(name)
+    return procs.read_pid(name)
+
+
 def supervise() -> None:
     settings = ensure_secrets()
     supervisor.run(lambda: units(settings), set(FEEDERS))
@@ -300,7 +311,8 @@ def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[
                                  ("generator", None, "synthetic traffic"),
                                  ("collector", settings.collector_port, "POST /collect, /demo"),
                                  ("gateway", settings.gateway_port, "Live page, Server-Sent Events"),
-                                 ("notifier", None, f"delivers {settings.alerts_topic} to sql/alerts/channels.yaml")):
+                                 ("notifier", None, f"delivers {settings.alerts_topic} to sql/alerts/channels.yaml"),
+                                 ("watcher", None, "judges the pipeline rules (job state, freshness, lag, dead letters)")):
         pid = procs.read_pid(feeder)
         if pid or feeder in supervisor.wanted():
             healthy = bool(pid) and (procs.port_open(port) if port else True)
