@@ -11,6 +11,8 @@ CREATE TABLE retention_daily (
   PRIMARY KEY (cohort_start, site_id, period_offset)
 );
 CREATE INDEX retention_daily_site ON retention_daily (site_id, cohort_start DESC);
+-- kept until pruned, like the other cohort-grained tables; a hypertable on TimescaleDB
+SELECT clickpulse_timeseries('retention_daily', 'cohort_start', chunk_interval => INTERVAL '30 days');
 
 CREATE TABLE retention_weekly (
   cohort_start  timestamptz NOT NULL,
@@ -20,3 +22,4 @@ CREATE TABLE retention_weekly (
   PRIMARY KEY (cohort_start, site_id, period_offset)
 );
 CREATE INDEX retention_weekly_site ON retention_weekly (site_id, cohort_start DESC);
+SELECT clickpulse_timeseries('retention_weekly', 'cohort_start', chunk_interval => INTERVAL '30 days');
