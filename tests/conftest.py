@@ -79,6 +79,14 @@ def superset(migrated):
 
 
 @pytest.fixture(scope="session")
+def synced(superset):
+    """Superset with the dashboards, roles and users of `clickpulse dashboards sync`, run once
+    for the whole session (the dashboard, gateway and alert tests all read them)."""
+    run_cli("dashboards", "sync")
+    return superset
+
+
+@pytest.fixture(scope="session")
 def stack(migrated):
     return _ensure(*services.ALL)
 

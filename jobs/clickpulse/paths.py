@@ -12,6 +12,7 @@ METRICS_DIR = SQL_DIR / "metrics"
 # The views every metric reads (parsing, lateness, deduplication): the metrics' semantics.
 VIEWS_FILE = SQL_DIR / "views.sql"
 FUNNEL_VIEWS_FILE = SQL_DIR / "funnel_views.sql"
+RETENTION_VIEWS_FILE = SQL_DIR / "retention_views.sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 CONNECTORS_DIR = ROOT / "connectors"
 SUPERSET_DIR = ROOT / "superset"

@@ -14,7 +14,6 @@ import pytest
 from alert_records import UTC, alert, remove_alerts, write_alert
 from clickpulse.dashboards.client import admin_session
 from clickpulse.stack import postgres
-from conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +21,8 @@ NOW = dt.datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 @pytest.fixture(scope="module")
-def admin(superset):
-    run_cli("dashboards", "sync")
-    with admin_session(superset) as sp:
+def admin(synced):
+    with admin_session(synced) as sp:
         yield sp
 
 

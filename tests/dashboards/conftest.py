@@ -12,20 +12,13 @@ import pytest
 from clickpulse.dashboards.client import admin_session
 from clickpulse.dashboards.sync import bind_site_viewer
 from suites import unbind_site_viewer
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 from . import seed
 
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 DASHBOARDS = {"live": "Live", "trends": "Trends", "funnels": "Funnels", "pipeline-health": "Pipeline health",
               "journeys": "Journeys", "retention": "Retention", "alerts": "Alerts"}
-
-
-@pytest.fixture(scope="session")
-def synced(superset):
-    """Superset with the dashboards, roles and users of `clickpulse dashboards sync`."""
-    run_cli("dashboards", "sync")
-    return superset
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from clickpulse.dashboards.client import admin_session
 from clickpulse.dashboards.sync import bind_site_viewer
 from clickpulse.stack import postgres
 from suites import unbind_site_viewer
-from conftest import CLI, ROOT, run_cli
+from conftest import CLI, ROOT
 
 UTC = dt.timezone.utc
 
@@ -73,12 +73,6 @@ def remove_rows(settings, site_id: str) -> None:
         for table in ("active_users_provisional", "events_per_minute_provisional", "top_pages_provisional",
                       "funnel_conversions"):
             c.execute(f"delete from {table} where site_id = %s", (site_id,))
-
-
-@pytest.fixture(scope="session")
-def synced(superset):
-    run_cli("dashboards", "sync")
-    return superset
 
 
 @pytest.fixture(scope="session")

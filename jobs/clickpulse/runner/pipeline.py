@@ -17,7 +17,7 @@ from ..alerts import stream as alert_stream
 from ..alerts.rules import Rule
 from ..errors import ClickpulseError
 from ..jars import connector_jars
-from ..paths import CONNECTORS_DIR, FUNNEL_VIEWS_FILE, VIEWS_FILE
+from ..paths import CONNECTORS_DIR, FUNNEL_VIEWS_FILE, RETENTION_VIEWS_FILE, VIEWS_FILE
 from ..settings import Settings
 from .jars import event_parser_jar
 from .metric import Metric
@@ -144,10 +144,12 @@ def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
 
 
 def create_views(t_env, settings: Settings) -> None:
-    """sql/views.sql, then the funnels' view rendered from sql/funnels.yaml."""
+    """sql/views.sql, then the funnels' view rendered from sql/funnels.yaml, then the
+    retention tables' shared stages."""
     path = VIEWS_FILE
     files = [(path, _template(path, watermark_delay_ms=settings.watermark_delay_ms)),
-             (FUNNEL_VIEWS_FILE, render_template(FUNNEL_VIEWS_FILE, FUNNEL_VIEWS_FILE.read_text()))]
+             (FUNNEL_VIEWS_FILE, render_template(FUNNEL_VIEWS_FILE, FUNNEL_VIEWS_FILE.read_text())),
+             (RETENTION_VIEWS_FILE, RETENTION_VIEWS_FILE.read_text())]
     for path, text in files:
         for stmt in _statements(text):
             try:
