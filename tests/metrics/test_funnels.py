@@ -16,10 +16,7 @@ import pytest
 from clickpulse.errors import ClickpulseError
 from clickpulse.paths import SQL_DIR
 from clickpulse.runner import funnels as funnel_defs
-from clickpulse.runner import pipeline
 from clickpulse.runner.funnels import load_funnels
-from clickpulse.runner.metric import discover
-from clickpulse.settings import get_settings
 from clickpulse.truth import ts_utc
 from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
@@ -223,17 +220,3 @@ def test_a_property_step_is_a_json_value_test():
     assert step_def.matches("click", "/", json.loads('{"target": "docs_cta"}'))
     assert not step_def.matches("click", "/", json.loads('{"target": ["docs_cta"]}'))
     assert not step_def.matches("click", "/", None)
-
-
-def test_both_funnel_tables_share_one_aggregation(funnels_file):
-    """funnel_breakdown adds no second pass over the events: the planner runs the per-user
-    aggregation (funnel_reach) once for both tables (the digests of their copies of
-    funnel_progress must agree, so it has no correlated table function)."""
-    settings = get_settings().model_copy(update={"postgres_writer_password": "unset"})
-    t_env = pipeline.create_table_env(settings, remote=False)
-    pipeline.create_kafka_source(t_env, settings)
-    pipeline.create_views(t_env, settings)
-    plan = pipeline.build_statement_set(t_env, settings, discover(["funnel_conversions", "funnel_breakdown"]),
-                                        dead_letters=False).explain()
-    executed = plan[plan.index("== Optimized Execution Plan =="):]
-    assert executed.count("GroupAggregate(groupBy=[hour_ms, site_id, user_id]") == 1, executed

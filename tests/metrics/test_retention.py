@@ -4,13 +4,8 @@ cohort's size."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from clickpulse.runner import pipeline
-from clickpulse.runner.metric import discover
-from clickpulse.settings import get_settings
 from clickpulse.truth import DAY, ts_utc
 from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
@@ -78,24 +73,3 @@ def test_weekly_cohorts(tables):
 def test_matches_reference(tables):
     same_as_truth(tables, records(ITEMS))
 
-
-def test_both_tables_share_one_pass_and_keep_state_98_days():
-    """retention_daily and retention_weekly read one view (sql/retention_views.sql): the
-    compiled job has one window and one per-user aggregation for both, and every aggregate's
-    state lives 98 days (the STATE_TTL hints reach through the view), not the job's 1 h."""
-    settings = get_settings().model_copy(update={"postgres_writer_password": "unset"})
-    t_env = pipeline.create_table_env(settings, remote=False)
-    pipeline.create_kafka_source(t_env, settings)
-    pipeline.create_views(t_env, settings)
-    statement_set = pipeline.build_statement_set(t_env, settings, discover(["retention_daily", "retention_weekly"]),
-                                                 dead_letters=False)
-    # the Java StatementSet: PyFlink has no compile_plan, and the compiled plan is where the TTLs are
-    nodes = json.loads(statement_set._j_statement_set.compilePlan().asJsonString())["nodes"]
-    windows = [n for n in nodes if "global-window-aggregate" in n["type"]]
-    per_user = [n for n in nodes if "group-aggregate" in n["type"] and "groupBy=[site_id, user_id]" in n["description"]
-                and "global" in n["type"]]
-    counts = [n for n in nodes if "group-aggregate" in n["type"] and "groupBy=[cohort_start, site_id, period_offset]"
-              in n["description"] and "global" in n["type"]]
-    assert len(windows) == 1 and "site_id, user_id" in windows[0]["description"], [n["description"] for n in windows]
-    assert len(per_user) == 1 and len(counts) == 2, [n["description"][:80] for n in nodes if "aggregate" in n["type"]]
-    assert [s["ttl"] for n in per_user + counts for s in n["state"]] == ["98 d"] * 3
