@@ -12,9 +12,7 @@ SELECT
   country,
   device,
   plan,
-  {%- for p in properties %}
-  {{ p.name }},
-  {%- endfor %}
+  {% for p in properties %}{{ p.name }}, {% endfor %}-- the promoted properties, on one line so line numbers stay the file's
   COUNT(*) AS events
 FROM TABLE(TUMBLE(TABLE events_clean, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
 GROUP BY window_start, window_end, site_id, event_type, country, device, plan{% for p in properties %}, {{ p.name }}{% endfor %}

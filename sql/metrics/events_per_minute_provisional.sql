@@ -13,9 +13,7 @@ SELECT /*+ STATE_TTL('events_clean' = '15min') */
   country,
   device,
   plan,
-  {%- for p in properties %}
-  {{ p.name }},
-  {%- endfor %}
+  {% for p in properties %}{{ p.name }}, {% endfor %}-- the promoted properties, on one line so line numbers stay the file's
   COUNT(*) AS events
 FROM events_clean
 GROUP BY CAST(FLOOR(CAST(event_time AS TIMESTAMP(3)) TO MINUTE) AS TIMESTAMP(3)), site_id, event_type, country, device, plan{% for p in properties %}, {{ p.name }}{% endfor %}
