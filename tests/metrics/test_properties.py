@@ -62,3 +62,30 @@ def test_the_rule(value, column):
     p = Promoted("button", "button", "text", "the button")
     assert p.value({"button": value}) == column
     assert p.value({}) == NONE and p.value(None) == NONE
+
+
+def test_every_promoted_property_is_in_the_datasets_and_has_a_filter():
+    """Adding a property to sql/properties.yaml is not done until the dashboards know it
+    (docs/design.md "Promoted properties", the steps): the minute datasets describe its
+    column, the Trends datasets switch to events_per_minute when a chart uses it, and the
+    Live and Trends dashboards filter by it."""
+    import re
+
+    from clickpulse.dashboards import assets
+
+    names = [p.name for p in load_properties()]
+    configs = assets.read_assets()
+    for table in ("events_per_minute", "events_per_minute_provisional"):
+        described = {c["column_name"] for c in configs[f"datasets/clickpulse/{table}.yaml"]["columns"]}
+        assert set(names) <= described, table
+    for table in ("events_hourly", "events_daily"):
+        sql = configs[f"datasets/clickpulse/{table}.yaml"]["sql"]
+        # the names a filter (f.col in ...) and a column (c in ...) are tested against
+        tuples = [set(re.findall(r"'(\w+)'", t)) for t in re.findall(r"\bin \(([^)]*)\)", sql)]
+        assert tuples.count(set(names)) == 2, (table, tuples)
+        for name in names:
+            assert f"'all'::text AS {name}" in sql, (table, name)
+    for dashboard in ("live", "trends"):
+        filters = configs[f"dashboards/{dashboard}.yaml"]["metadata"]["native_filter_configuration"]
+        filtered = {t["column"]["name"] for f in filters for t in f["targets"] if "column" in t}
+        assert set(names) <= filtered, dashboard
