@@ -48,11 +48,14 @@ FROM raw_events
 WHERE error IS NULL AND NOT tick AND NOT is_late AND bot IS NOT NULL;
 
 -- What every user metric reads: valid, on time, counted once, not a bot's.
+-- After `properties` come the promoted properties of sql/properties.yaml, one text column
+-- each ('none' when the event lacks it), rendered by jobs/clickpulse/runner/properties.py
+-- as JSON_VALUE expressions. A metric that does not select them does not compute them.
 CREATE TEMPORARY VIEW events_clean AS
 SELECT event_id, event_type, site_id, user_id, session_id, ts, event_time, page, referrer,
        COALESCE(country, 'unknown') AS country,
        COALESCE(device, 'unknown') AS device,
        COALESCE(plan, 'unknown') AS plan,
-       properties, schema_version, utm_source, utm_medium, utm_campaign, referrer_domain
+       properties, ${promoted_columns}schema_version, utm_source, utm_medium, utm_campaign, referrer_domain
 FROM raw_events
 WHERE error IS NULL AND NOT tick AND NOT is_late AND bot IS NULL;

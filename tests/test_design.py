@@ -47,13 +47,16 @@ def grain_table() -> dict[str, dict]:
 
 
 def migrated_tables() -> dict[str, dict]:
-    """table -> columns and primary key, from every CREATE TABLE in sql/migrations/ and the
-    columns later ALTER TABLE ... ADD COLUMN statements add."""
+    """table -> columns and primary key, from every CREATE TABLE in sql/migrations/, the
+    columns later ALTER TABLE ... ADD COLUMN statements add and the keys later ALTER TABLE
+    ... ADD PRIMARY KEY statements replace (V160: the promoted properties)."""
     out = {}
     for path in sorted((ROOT / "sql" / "migrations").glob("*.sql")):
         text = path.read_text()
         for name, body in re.findall(r"ALTER TABLE (\w+)\s+(ADD COLUMN .*?);", text, re.S):
             out[name]["columns"] += re.findall(r"ADD COLUMN (?:IF NOT EXISTS )?(\w+)", body)
+        for name, key in re.findall(r"ALTER TABLE (\w+)\s+DROP CONSTRAINT \w+,\s*ADD PRIMARY KEY \(([^)]*)\);", text):
+            out[name]["key"] = _names(key)
         for name, body in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+) \((.*?)\n\);", text, re.S):
             lines = [line.strip() for line in body.strip().splitlines() if line.strip() and not line.strip().startswith("--")]
             columns = [line for line in lines if not re.match(r"(primary key|unique|check|constraint)\b", line, re.I)]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .runner.funnels import load_funnels
+from .runner.properties import load_properties, promoted_values
 
 MINUTE = 60_000
 HOUR = 3_600_000
@@ -295,11 +296,17 @@ class _Remembered:
 
 
 def events_per_minute(events: list[Event]) -> list[dict]:
+    """Per minute, site, event type, segment and promoted properties (sql/properties.yaml:
+    each the property's text value, or 'none' when it is missing, not text, empty, longer
+    than 64 characters or reads as a number, true, false or null)."""
+    promoted = load_properties()
     counts: dict[tuple, int] = defaultdict(int)
     for e in events:
-        counts[(_floor(e.ts, MINUTE), e.site_id, e.event_type, e.country, e.device, e.plan)] += 1
+        counts[(_floor(e.ts, MINUTE), e.site_id, e.event_type, e.country, e.device, e.plan,
+                promoted_values(e.properties, promoted))] += 1
     return [dict(window_start=ts_utc(w), window_end=ts_utc(w + MINUTE), site_id=s, event_type=t, country=c,
-                 device=d, plan=p, events=n) for (w, s, t, c, d, p), n in counts.items()]
+                 device=d, plan=p, **{pr.name: v for pr, v in zip(promoted, vals)}, events=n)
+            for (w, s, t, c, d, p, vals), n in counts.items()]
 
 
 def _segment_users(events: list[Event], bucket) -> dict[tuple, set]:

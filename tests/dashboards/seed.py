@@ -198,14 +198,16 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
     users_prov = [(bucket, site_id, c, d, p, rnd.randint(1, 9)) for c in COUNTRIES for d in DEVICES for p in PLANS]
 
     with postgres.connect(settings, "writer", autocommit=False) as conn, conn.cursor() as cur:
+        # button and experiment (the promoted properties) are left to their default, 'none'
         _upsert(cur, "events_per_minute_provisional", ["window_start", "site_id", "event_type", "country", "device",
-                                                       "plan"], epm_prov,
+                                                       "plan", "button", "experiment"], epm_prov,
                 ["window_start", "site_id", "event_type", "country", "device", "plan", "events"])
         _upsert(cur, "top_pages_provisional", ["window_start", "site_id", "page"], top_prov,
                 ["window_start", "site_id", "page", "views", "unique_users"])
         _upsert(cur, "active_users_provisional", ["bucket", "site_id", "country", "device", "plan"], users_prov,
                 ["bucket", "site_id", "country", "device", "plan", "users"])
-        _upsert(cur, "events_per_minute", ["window_start", "site_id", "event_type", "country", "device", "plan"],
+        _upsert(cur, "events_per_minute", ["window_start", "site_id", "event_type", "country", "device", "plan",
+                                           "button", "experiment"],
                 epm, ["window_start", "window_end", "site_id", "event_type", "country", "device", "plan", "events"])
         _upsert(cur, "active_users_1m", ["window_start", "site_id", "country", "device", "plan"], au1m,
                 ["window_start", "window_end", "site_id", "country", "device", "plan", "users"])

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 UPSERT = """INSERT INTO events_per_minute (window_start, window_end, site_id, event_type, country, device, plan, events)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (window_start, site_id, event_type, country, device, plan) DO UPDATE SET events = EXCLUDED.events"""
+ON CONFLICT (window_start, site_id, event_type, country, device, plan, button, experiment)
+DO UPDATE SET events = EXCLUDED.events"""
 
 
 def _type_mismatches(conn, site: str, view: str, grain: str) -> list[tuple]:

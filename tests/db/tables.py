@@ -54,11 +54,14 @@ class Table:
 M, H, D = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
 WINDOW = (("window_start", "ts"), ("window_end", "ts"))
 SEGMENTS = (("country", "text"), ("device", "text"), ("plan", "text"))
+# the promoted properties of sql/properties.yaml (V160): text dimensions of events_per_minute
+PROMOTED = ("button", "experiment")
 
 TABLES = [
     Table("events_per_minute", "window_start",
-          ("window_start", "site_id", "event_type", "country", "device", "plan"),
-          (*WINDOW, ("site_id", "text"), ("event_type", "text"), *SEGMENTS, ("events", "bigint")), "90 days", M),
+          ("window_start", "site_id", "event_type", "country", "device", "plan", *PROMOTED),
+          (*WINDOW, ("site_id", "text"), ("event_type", "text"), *SEGMENTS, *((p, "text") for p in PROMOTED),
+           ("events", "bigint")), "90 days", M),
     Table("active_users_1m", "window_start", ("window_start", "site_id", "country", "device", "plan"),
           (*WINDOW, ("site_id", "text"), *SEGMENTS, ("users", "bigint")), "90 days", M),
     Table("active_users_live", "window_end", ("window_end", "site_id"),

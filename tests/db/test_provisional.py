@@ -22,7 +22,7 @@ def _upsert_epm(c, minute, site, events, table="events_per_minute_provisional"):
     endv = ", %(end)s" if end else ""
     c.execute(f"insert into {table} (window_start{end}, site_id, event_type, country, device, plan, events) "
               f"values (%(start)s{endv}, %(site)s, 'page_view', 'DE', 'mobile', 'free', %(n)s) "
-              "on conflict (window_start, site_id, event_type, country, device, plan) "
+              "on conflict (window_start, site_id, event_type, country, device, plan, button, experiment) "
               "do update set events = excluded.events",
               {"start": minute, "end": minute + dt.timedelta(minutes=1), "site": site, "n": events})
 

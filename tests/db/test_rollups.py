@@ -39,9 +39,12 @@ def _fill(c, site: str, start: dt.datetime, rng: random.Random) -> dict[str, lis
         t = start + dt.timedelta(minutes=m)
         for event_type in ("pageview", "click"):
             for country in ("DE", "unknown"):
-                rows["events_per_minute"].append(dict(
-                    window_start=t, window_end=t + dt.timedelta(minutes=1), site_id=site, event_type=event_type,
-                    country=country, device="mobile", plan="all", events=rng.randint(1, 500)))
+                # rows differing only in a promoted property (V160) add up in the rollups
+                for button in ("none", "signup_cta"):
+                    rows["events_per_minute"].append(dict(
+                        window_start=t, window_end=t + dt.timedelta(minutes=1), site_id=site, event_type=event_type,
+                        country=country, device="mobile", plan="all", button=button, experiment="none",
+                        events=rng.randint(1, 500)))
         rows["late_events"].append(dict(minute=t, site_id=site, events=rng.randint(0, 9)))
         for reason in ("bad json", "missing ts"):
             rows["invalid_events"].append(dict(minute=t, site_id=site, reason=reason, events=rng.randint(1, 9)))

@@ -53,7 +53,7 @@ def write_live_rows(settings, site: LiveSite, replace_users: bool = False) -> No
                   "on conflict (bucket, site_id, country, device, plan) do update set users = excluded.users",
                   (bucket, site.site_id, site.users))
         c.execute("insert into events_per_minute_provisional values (%s, %s, 'page_view', 'DE', 'desktop', 'free', "
-                  "%s) on conflict (window_start, site_id, event_type, country, device, plan) "
+                  "%s) on conflict (window_start, site_id, event_type, country, device, plan, button, experiment) "
                   "do update set events = excluded.events", (minute, site.site_id, site.users * 3))
         c.execute("insert into top_pages_provisional values (%s, %s, %s, %s, %s) on conflict (window_start, "
                   "site_id, page) do update set views = excluded.views", (minute, site.site_id, site.page, 50, 9))

@@ -192,6 +192,21 @@ def test_pages_and_events_fit_the_funnel_definitions():
     assert all(schema.reason(e) is None for e in events)
 
 
+def test_the_promoted_properties_have_data():
+    """Every promoted property of sql/properties.yaml (button, experiment) takes real values
+    in the generated traffic, so the dimensions of events_per_minute are not all 'none'."""
+    from clickpulse.runner.properties import load_properties
+
+    events = simulate(20_000)
+    for p in load_properties():
+        values = Counter(p.value(e.get("properties")) for e in events)
+        assert len(set(values) - {"none"}) >= 2, (p.name, values)
+    clicks = [e for e in events if e["event_type"] == "click"]
+    assert clicks and all(isinstance(e["properties"].get("button"), str) for e in clicks)
+    actions = [e for e in events if e["event_type"] != "page_view"]
+    assert {e["properties"]["experiment"] for e in actions} == {"control", "new_pricing"}
+
+
 def test_conversion_rates_are_what_was_asked_for():
     def rate(events, page_prefix: str, then: str, followed_only: bool = False) -> float:
         """Of the views of matching pages, the share whose next event in the session is `then`

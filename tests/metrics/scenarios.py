@@ -37,6 +37,9 @@ REFERRERS = [None, None, "https://www.google.com/search?q=x", "https://t.co/abc"
 CAMPAIGNS = [{}, {}, {}, {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"},
              {"utm_source": "Google", "utm_medium": "CPC"}, {"utm_campaign": "launch"}]
 TYPES = ["page_view"] * 6 + ["click", "form_submit", "signup", "add_to_cart", "purchase", "video_play"]
+# properties, among them the promoted ones (sql/properties.yaml) with good and unusable values
+PROPERTIES = [None, None, None, {"button": "signup_cta"}, {"button": "buy_plan", "experiment": "control"},
+              {"experiment": "new_pricing", "product_id": 7}, {"button": 5, "experiment": True}, {"button": "null"}, {}]
 
 
 def random_traffic(seed: int, n: int, sites: int = 3, users: int = 40, span_ms: int = 3 * 3_600_000,
@@ -65,6 +68,9 @@ def random_traffic(seed: int, n: int, sites: int = 3, users: int = 40, span_ms: 
         ev = event(f"e{i}", max(at, 0), rng.choice(TYPES), user, site, rng.choice(PAGES),
                    country=rng.choice(["DE", "US", "fr", None]), device=rng.choice(["desktop", "Mobile", None]),
                    plan=rng.choice(["free", "pro", None]), referrer=rng.choice(REFERRERS), **rng.choice(CAMPAIGNS))
+        props = rng.choice(PROPERTIES)
+        if props is not None:
+            ev["properties"] = props
         items.append(ev)
         sent.append(ev)
     return items

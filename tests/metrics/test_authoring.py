@@ -38,10 +38,11 @@ def test_broken_files_are_reported_as_file_and_line(tmp_path):
     repo = repo_copy(tmp_path / "repo", with_metrics=False)
     metrics, migrations = repo / "sql/metrics", repo / "sql/migrations"
     src = (ROOT / "sql/metrics/events_per_minute.sql").read_text().splitlines()
-    # line 14 is `COUNT(*) AS events`: add a column that does not exist on line 15
-    assert src[13].strip() == "COUNT(*) AS events"
+    # after the line `COUNT(*) AS events`, add a column that does not exist (a templated
+    # file: the error still names the line of the file)
+    count = next(i for i, line in enumerate(src) if line.strip() == "COUNT(*) AS events")
     (metrics / "unknown_column.sql").write_text(
-        "\n".join(src[:13] + ["  COUNT(*) AS events,", "  SUM(no_such_column) AS x"] + src[14:]) + "\n")
+        "\n".join(src[:count] + ["  COUNT(*) AS events,", "  SUM(no_such_column) AS x"] + src[count + 1:]) + "\n")
     (metrics / "syntax.sql").write_text("-- key: window_start\nSELECT window_start,\nFROM events_clean\n")
     (metrics / "no_key.sql").write_text("-- grain: whatever\nSELECT 1 AS x\n")
     res = cli("metrics", "new", "signups_per_minute", "--root", str(repo))
@@ -55,7 +56,7 @@ def test_broken_files_are_reported_as_file_and_line(tmp_path):
     assert errors == [
         f"{metrics}/no_key.sql:1: header has no `-- key: col, ...` line (the table's primary key)",
         f"{metrics}/syntax.sql:3: Incorrect syntax near the keyword 'FROM' (column 1)",
-        f"{metrics}/unknown_column.sql:15: Column 'no_such_column' not found in any table",
+        f"{metrics}/unknown_column.sql:{count + 2}: Column 'no_such_column' not found in any table",
     ], res.stdout + res.stderr
 
 

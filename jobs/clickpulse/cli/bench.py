@@ -19,7 +19,7 @@ from rich.table import Table
 
 from .. import reports
 from ..alerts import bench as alerts_bench
-from ..dashboards import bench as dashboards_bench, benchdata, rls
+from ..dashboards import bench as dashboards_bench, benchdata, propbench, rls
 from ..dashboards.client import admin_session
 from ..dashboards.roles import SITE_VIEWER, Security
 from ..dashboards.sync import bind_site_viewer
@@ -102,6 +102,57 @@ def dashboards(
         console.print("bench rows removed")
     if timings and dashboards_bench.overall(timings)["p95"] >= budget_ms:
         console.print(f"[red]overall p95 {dashboards_bench.overall(timings)['p95']:.0f} ms is not below {budget_ms:.0f} ms[/]")
+        raise typer.Exit(1)
+
+
+@app.command("properties")
+def properties(
+    days: int = typer.Option(30, "--days", min=1, help="Days of raw events to load; the queries span 30 of them."),
+    rate: float = typer.Option(3.0, "--rate", min=0.01, help="Raw events per second over the bench sites (3: the "
+                               "rate `clickpulse demo` sends its history at; 7.8M events in 30 days)."),
+    runs: int = typer.Option(20, "--runs", min=1, help="Timed runs per query (after one warm-up)."),
+    quick: bool = typer.Option(False, "--quick", help="1 event/s and 5 runs: a first look in a couple of minutes."),
+    budget_ms: float = typer.Option(2000, "--budget-ms", help="Exit 1 when a query's p95 is not below this."),
+    remove: bool = typer.Option(False, "--remove", help="Delete the raw bench events at the end (sites bench-*)."),
+) -> None:
+    """Load DAYS days of raw events (sites bench-1..3; page views, clicks with
+    properties.button, actions with properties.experiment and product_id) into `events`,
+    then time 30-day ad hoc queries that filter on a property with `properties @>
+    '{...}'` (the GIN index of V160), as the reader role, and print p50/p95/max per query
+    and whether the plan used the index (EXPLAIN ANALYZE in the report). Writes
+    reports/bench-properties-TIMESTAMP.md and .json. Loading again only adds missing days.
+
+    Example: clickpulse bench properties --quick
+    """
+    settings = ensure_secrets()
+    if quick:
+        rate, runs = min(rate, 1.0), min(runs, 5)
+    with _progress() as progress:
+        propbench.load(settings, days, rate, progress)
+    with _progress() as progress:
+        timings = propbench.time_queries(settings, runs, days=min(days, 30), progress=progress)
+    with postgres.connect(settings, "admin", autocommit=True) as conn:
+        backend = detect_backend(conn, settings)
+    rows = propbench.table_rows(timings)
+    meta = reports.run_info(backend=backend, days=days, rate=rate, sites=[s.site_id for s in benchdata.SITES],
+                            rows=propbench.row_counts(settings, min(days, 30)), runs=runs, warmup=1,
+                            budget_ms=budget_ms)
+    report = reports.write_report(
+        "properties", "ad hoc property queries on raw events, 30 days (ms)", rows, meta=meta,
+        notes=[f"each query: {runs} timed runs after 1 warm-up, sequential, reader role, site bench-1",
+               f"budget: p95 < {budget_ms:.0f} ms"],
+        sections={f"plan: {t.query}": [{"EXPLAIN ANALYZE": line} for line in t.plan.splitlines()] for t in timings},
+        details={"samples_ms": {t.query: t.samples_ms for t in timings}})
+    _table(f"ad hoc property queries, 30 days, {runs} runs each (ms)",
+           [{k: (f"{v:.0f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
+    console.print(f"report: {report}")
+    if remove:
+        propbench.remove(settings)
+        console.print("raw bench events removed")
+    slow = [r for r in rows if r["p95_ms"] >= budget_ms or r["GIN index used"] != "yes"]
+    if slow:
+        console.print(f"[red]{len(slow)} quer{'y' if len(slow) == 1 else 'ies'} over {budget_ms:.0f} ms at p95 "
+                      "or not using the GIN index[/]")
         raise typer.Exit(1)
 
 

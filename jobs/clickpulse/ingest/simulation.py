@@ -62,6 +62,11 @@ def price(product: int) -> float:
 
 
 PLAN_PRICES = {"pro": 20.0, "enterprise": 200.0}
+# The arms of the demo's A/B test: every action of a session carries its arm as
+# properties.experiment, and clicks carry properties.button, the two promoted properties of
+# sql/properties.yaml, so their dimensions have data. Arms alternate over the session
+# scripts (no random draw, so the rest of the traffic is what it was before they existed).
+EXPERIMENT_ARMS = ("control", "new_pricing")
 
 
 class Simulation:
@@ -78,6 +83,7 @@ class Simulation:
         self._ids = itertools.count(1)
         self._users: dict[str, list] = {s: [0] for s in sites}
         self._bind(random.Random(seed))
+        self._script_no = itertools.count()
         self._scripts = [self._script() for _ in range(SCRIPT_POOL)]
         self._segments = [self._segment() for _ in range(SEGMENT_POOL)]
         self.events_per_session = sum(map(len, self._scripts)) / len(self._scripts)
@@ -127,6 +133,7 @@ class Simulation:
         think_rate = 1 / (p.think_time_s * 1000)
         steps: list[tuple[int, str]] = []
         t = 0
+        arm = EXPERIMENT_ARMS[next(self._script_no) % len(EXPERIMENT_ARMS)]
 
         def think() -> int:
             return t + int(min(max(r.expovariate(think_rate), 1000), 300_000))
@@ -142,8 +149,7 @@ class Simulation:
         def act(event_type: str, page: str, props=None) -> int:
             at = t + randint(300, 4000)
             frag = f'"event_type":"{event_type}","page":' + js(page)
-            if props:
-                frag += ',"properties":' + orjson.dumps(props).decode()
+            frag += ',"properties":' + orjson.dumps({**(props or {}), "experiment": arm}).decode()
             steps.append((at, frag))
             return at
 
@@ -156,7 +162,7 @@ class Simulation:
         while True:
             if kind in ("home", "landing"):
                 if rand() < signup_rates[0]:
-                    t = act("click", page, {"target": "signup_cta"})
+                    t = act("click", page, {"button": "signup_cta"})
                     t = think()
                     view("/signup")
                     t = act("form_submit", "/signup", {"form": "signup"})
@@ -166,7 +172,7 @@ class Simulation:
                     if rand() < signup_rates[1]:
                         t = think()
                         view("/pricing")
-                        t = act("click", "/pricing", {"target": "buy_plan"})
+                        t = act("click", "/pricing", {"button": "buy_plan"})
                         t = think()
                         view("/checkout")
                         tier = plan if plan in PLAN_PRICES else "pro"
@@ -181,7 +187,7 @@ class Simulation:
                     view("/cart")
                     page, pages = "/cart", pages + 1
                     if rand() < product_rates[1]:
-                        t = act("click", "/cart", {"target": "checkout"})
+                        t = act("click", "/cart", {"button": "checkout"})
                         t = think()
                         view("/checkout")
                         t = act("purchase", "/checkout", {"product_id": product, "revenue": price(product),
@@ -193,7 +199,7 @@ class Simulation:
                 if rand() < 0.05:
                     t = act("newsletter_subscribe", page)
             elif kind == "pricing" and rand() < 0.3:
-                t = act("click", page, {"target": "compare_plans"})
+                t = act("click", page, {"button": "compare_plans"})
             if pages >= p.max_pages or rand() < p.exit_rate:
                 return steps
             kind = self._browse()

@@ -21,6 +21,7 @@ from ..paths import CONNECTORS_DIR, FUNNEL_VIEWS_FILE, RETENTION_VIEWS_FILE, VIE
 from ..settings import Settings
 from .jars import event_parser_jar
 from .metric import Metric
+from .properties import columns_sql, load_properties
 from .templates import render_template
 
 def _template(name: str | Path, **values) -> str:
@@ -144,10 +145,11 @@ def create_recorded_source(t_env, settings: Settings, path: Path) -> None:
 
 
 def create_views(t_env, settings: Settings) -> None:
-    """sql/views.sql, then the funnels' view rendered from sql/funnels.yaml, then the
-    retention tables' shared stages."""
+    """sql/views.sql (with the promoted properties of sql/properties.yaml), then the funnels'
+    view rendered from sql/funnels.yaml, then the retention tables' shared stages."""
     path = VIEWS_FILE
-    files = [(path, _template(path, watermark_delay_ms=settings.watermark_delay_ms)),
+    files = [(path, _template(path, watermark_delay_ms=settings.watermark_delay_ms,
+                              promoted_columns=columns_sql(load_properties()))),
              (FUNNEL_VIEWS_FILE, render_template(FUNNEL_VIEWS_FILE, FUNNEL_VIEWS_FILE.read_text())),
              (RETENTION_VIEWS_FILE, RETENTION_VIEWS_FILE.read_text())]
     for path, text in files:
