@@ -36,6 +36,6 @@ WHERE p.window_start > now() - INTERVAL '1 hour'
 -- `properties @> '{"button": "signup_cta"}'` (containment, the operator jsonb_path_ops
 -- indexes; smaller and faster than the default jsonb_ops, which also serves key-exists
 -- operators nobody here needs). A 30-day query at demo volume reads the index instead of
--- every row of the period (README "Event properties", `clickpulse bench dashboards
--- --properties`).
+-- every row of the period (README "Event properties", `clickpulse bench
+-- properties`).
 CREATE INDEX events_properties ON events USING gin (properties jsonb_path_ops);
