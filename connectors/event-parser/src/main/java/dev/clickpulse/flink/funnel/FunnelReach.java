@@ -51,7 +51,8 @@ public class FunnelReach extends AggregateFunction<Row, FunnelAttempts> {
         if (ts == null || mask == null || mask == 0 || hourMs == null || windowMs == null || steps == null) {
             return;
         }
-        acc.add(ts, mask, hourMs, windowMs, steps, segment == null ? new String[0] : segment);
+        // a copy: the accumulator keeps it, and the runtime's converter need not hand out a fresh array per row
+        acc.add(ts, mask, hourMs, windowMs, steps, segment == null ? new String[0] : segment.clone());
     }
 
     public void retract(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps,
