@@ -491,7 +491,8 @@ class FunnelHour:
     first step-1 event."""
     reached: int = 0
     best_ms: dict = field(default_factory=dict)   # step -> shortest time from step 1
-    first: tuple | None = None                    # (ts, country, device, plan)
+    # (ts, country, device, plan, *promoted properties in sql/properties.yaml's order)
+    first: tuple | None = None
 
 
 def funnel_progress(events: list[Event], funnels) -> dict[tuple, FunnelHour]:
@@ -501,10 +502,12 @@ def funnel_progress(events: list[Event], funnels) -> dict[tuple, FunnelHour]:
     leaves the most room for the next and gives the attempt's shortest time to each step.
     A user's time to step k is the shortest over their attempts of the hour that reach it;
     their segment is that of their first step-1 event of the hour (earliest; at the same
-    millisecond the smallest (country, device, plan))."""
+    millisecond the smallest (country, device, plan, *promoted properties), compared
+    element by element as the job's funnel_reach does)."""
     by_user: dict[tuple, list[Event]] = defaultdict(list)
     for e in events:
         by_user[(e.site_id, e.user_id)].append(e)
+    promoted = load_properties()
     out: dict[tuple, FunnelHour] = {}
     for (site, user), evs in by_user.items():
         evs.sort(key=lambda e: e.ts)
@@ -515,7 +518,8 @@ def funnel_progress(events: list[Event], funnels) -> dict[tuple, FunnelHour]:
                 if not f.steps[0].matches(start.event_type, start.page, props[i]):
                     continue
                 p = out.setdefault((_floor(start.ts, HOUR), site, f.name, user), FunnelHour())
-                touch = (start.ts, start.country, start.device, start.plan)
+                touch = (start.ts, start.country, start.device, start.plan,
+                         *promoted_values(start.properties, promoted))
                 p.first = touch if p.first is None else min(p.first, touch)
                 p.reached = max(p.reached, 1)
                 p.best_ms[1] = 0
@@ -560,14 +564,16 @@ def percentile_cont(values: list[int], p: float) -> float:
 
 def funnel_breakdown(events: list[Event], funnels) -> list[dict]:
     """Per funnel step and hour of step 1, for the whole site ('all') and for each country,
-    device and plan (of the user's first step-1 event of the hour): the users who reached
-    the step and the median and 90th percentile of their shortest times to it, in seconds."""
+    device, plan and promoted property value (sql/properties.yaml; of the user's first
+    step-1 event of the hour): the users who reached the step and the median and 90th
+    percentile of their shortest times to it, in seconds."""
     names = {(f.name, k): s.name for f in funnels for k, s in enumerate(f.steps, start=1)}
+    dimensions = ("country", "device", "plan", *(p.name for p in load_properties()))
     times: dict[tuple, list[int]] = defaultdict(list)
     for (hour, site, funnel, _), p in funnel_progress(events, funnels).items():
-        _, country, device, plan = p.first
+        segment = p.first[1:]
         for k in range(1, p.reached + 1):
-            for dim, seg in (("all", "all"), ("country", country), ("device", device), ("plan", plan)):
+            for dim, seg in (("all", "all"), *zip(dimensions, segment)):
                 times[(hour, site, funnel, k, dim, seg)].append(p.best_ms[k])
     return [dict(hour_start=ts_utc(h), site_id=s, funnel=f, step=k, dimension=d, segment=g, step_name=names[(f, k)],
                  users=len(ms), median_s=percentile_cont(ms, 0.5) / 1000, p90_s=percentile_cont(ms, 0.9) / 1000)

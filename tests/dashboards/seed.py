@@ -30,6 +30,8 @@ EVENT_TYPES = ["page_view", "click", "signup", "add_to_cart", "purchase"]
 COUNTRIES = ["DE", "US", "FR"]
 DEVICES = ["desktop", "mobile"]
 PLANS = ["free", "pro"]
+# the demo's A/B test arms (promoted property `experiment`), a funnel_breakdown dimension
+EXPERIMENT_ARMS = ["control", "new_pricing"]
 ACQUISITION = [("Direct", "(direct)", "(none)"), ("Organic search", "google.com", "(none)"),
                ("Email", "newsletter", "spring"), ("Paid search", "google", "black-friday")]
 PAGES = ["/", "/pricing", "/docs", "/blog", "/landing/a", "/products/1", "/products/2", "/cart", "/signup",
@@ -157,7 +159,8 @@ def seed_site(settings: Settings, site_id: str, *, now: dt.datetime | None = Non
                     funnels.append((h, site_id, name, k, step_name, users))
                     median = 0.0 if k == 1 else rnd.uniform(30, 600) * (k - 1)
                     segments = [("all", "all")] + [(dim, v) for dim, values in
-                                                   (("country", COUNTRIES), ("device", DEVICES), ("plan", PLANS))
+                                                   (("country", COUNTRIES), ("device", DEVICES), ("plan", PLANS),
+                                                    ("experiment", EXPERIMENT_ARMS))
                                                    for v in values]
                     for dim, value in segments:
                         n = users if dim == "all" else max(1, users // 3)

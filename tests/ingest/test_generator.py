@@ -194,7 +194,9 @@ def test_pages_and_events_fit_the_funnel_definitions():
 
 def test_the_promoted_properties_have_data():
     """Every promoted property of sql/properties.yaml (button, experiment) takes real values
-    in the generated traffic, so the dimensions of events_per_minute are not all 'none'."""
+    in the generated traffic, so the dimensions of events_per_minute are not all 'none';
+    every event, page views included, carries its session's arm, so funnel_breakdown's
+    experiment rows (segment of the first step, a page view) are not all 'none' either."""
     from clickpulse.runner.properties import load_properties
 
     events = simulate(20_000)
@@ -203,8 +205,11 @@ def test_the_promoted_properties_have_data():
         assert len(set(values) - {"none"}) >= 2, (p.name, values)
     clicks = [e for e in events if e["event_type"] == "click"]
     assert clicks and all(isinstance(e["properties"].get("button"), str) for e in clicks)
-    actions = [e for e in events if e["event_type"] != "page_view"]
-    assert {e["properties"]["experiment"] for e in actions} == {"control", "new_pricing"}
+    assert {e["properties"]["experiment"] for e in events} == {"control", "new_pricing"}
+    sessions = defaultdict(set)
+    for e in events:
+        sessions[(e["site_id"], e["session_id"])].add(e["properties"]["experiment"])
+    assert all(len(arms) == 1 for arms in sessions.values()), "a session is in one arm"
 
 
 def test_conversion_rates_are_what_was_asked_for():

@@ -1,5 +1,6 @@
 """funnel_conversions and funnel_breakdown: users reaching each step, per hour of the first
-step, and by country, device and plan with their time to convert.
+step, and by country, device, plan and the promoted properties (sql/properties.yaml:
+button, experiment) with their time to convert.
 
 Default funnels (sql/funnels.yaml): signup = landing page view (/ or /landing/...) ->
 signup -> purchase; product_purchase = /products/... view -> add_to_cart -> purchase;
@@ -17,6 +18,7 @@ from clickpulse.errors import ClickpulseError
 from clickpulse.paths import SQL_DIR
 from clickpulse.runner import funnels as funnel_defs
 from clickpulse.runner.funnels import load_funnels
+from clickpulse.runner.properties import load_properties
 from clickpulse.truth import ts_utc
 from harness import run, same_as_truth, same_rows
 from scenarios import MIN, SEC, T0, event, records
@@ -85,6 +87,27 @@ ITEMS = sorted([
     event("d2", 30 * MIN, user="d", site="t", page="/", country="DE", device="desktop", plan="free"),
     event("d3", 30 * MIN + 1, "signup", user="d", site="t", country="DE", device="desktop", plan="free"),
 
+    # --- promoted properties as dimensions (signup funnel, site x, hour 22:00) ---
+    # x1 lands in the control arm and signs up after 2 min; x2 in new_pricing, after 3 min
+    event("x1a", 0, user="x1", site="x", page="/", properties={"experiment": "control"}),
+    event("x1s", 2 * MIN, "signup", user="x1", site="x", properties={"experiment": "control"}),
+    event("x2a", 1 * MIN, user="x2", site="x", page="/", properties={"experiment": "new_pricing"}),
+    event("x2s", 4 * MIN, "signup", user="x2", site="x", properties={"experiment": "new_pricing"}),
+    # x3: two landings in the same millisecond, new_pricing arriving first: the segment is
+    # the smaller (control), not the first to arrive; signup 10 s later
+    event("x3a", 5 * MIN, user="x3", site="x", page="/", properties={"experiment": "new_pricing"}),
+    event("x3b", 5 * MIN, user="x3", site="x", page="/", properties={"experiment": "control"}),
+    event("x3s", 5 * MIN + 10 * SEC, "signup", user="x3", site="x"),
+    # x4: two landings in the same millisecond that differ in device and arm: device is
+    # compared first, so x4 is (desktop, new_pricing), though control is the smaller arm
+    event("x4a", 6 * MIN, user="x4", site="x", page="/", device="mobile", properties={"experiment": "control"}),
+    event("x4b", 6 * MIN, user="x4", site="x", page="/", device="desktop", properties={"experiment": "new_pricing"}),
+    # x5: the first landing has no arm ('none'), the second is in control: x5 counts under
+    # 'none'; time to signup 60 s, from the second landing
+    event("x5a", 7 * MIN, user="x5", site="x", page="/"),
+    event("x5b", 8 * MIN, user="x5", site="x", page="/", properties={"experiment": "control", "button": 3}),
+    event("x5s", 9 * MIN, "signup", user="x5", site="x"),
+
     # --- a funnel step on an event property (cta funnel, site p) ---
     # p1: docs -> click {target: docs_cta} -> signup: all three steps
     event("p1a", 0, user="p1", site="p", page="/docs"),
@@ -149,6 +172,8 @@ def test_users_per_step_and_hour_of_first_step(tables):
         step(0, "signup", 1, "landing", 5, site="t"),         # a b c d e
         step(0, "signup", 2, "signup", 5, site="t"),
         step(0, "signup", 3, "purchase", 1, site="t"),        # a
+        step(0, "signup", 1, "landing", 5, site="x"),         # x1 .. x5
+        step(0, "signup", 2, "signup", 4, site="x"),          # all but x4
         step(0, "cta", 1, "docs", 4, site="p"),               # p1 p2 p3 p4
         step(0, "cta", 2, "cta_click", 1, site="p"),          # p1: the only matching target
         step(0, "cta", 3, "signup", 1, site="p"),
@@ -172,12 +197,39 @@ def test_time_to_convert_and_users_by_device(tables):
     ])
 
 
+def xseg(dimension: str, segment: str, k: int, name: str, users: int, median_s: float, p90_s: float) -> dict:
+    """A funnel_breakdown row of the signup funnel on site x, hour 22:00."""
+    return {**seg(dimension, segment, k, name, users, median_s, p90_s), "site_id": "x"}
+
+
+def test_users_by_promoted_property(tables):
+    """Each promoted property is a dimension: a user counts under the values of their first
+    step-1 event of the hour; ties in the same millisecond go to the smallest segment,
+    compared country, device, plan, then the properties in sql/properties.yaml's order."""
+    rows = [r for r in tables["funnel_breakdown"] if r["site_id"] == "x"
+            and r["dimension"] in ("experiment", "button", "device")]
+    same_rows(rows, [
+        xseg("experiment", "control", 1, "landing", 2, 0.0, 0.0),          # x1, x3 (the tie)
+        xseg("experiment", "control", 2, "signup", 2, 65.0, 109.0),        # 120 s and 10 s
+        xseg("experiment", "new_pricing", 1, "landing", 2, 0.0, 0.0),      # x2, x4 (desktop first)
+        xseg("experiment", "new_pricing", 2, "signup", 1, 180.0, 180.0),   # x2
+        xseg("experiment", "none", 1, "landing", 1, 0.0, 0.0),             # x5's first landing
+        xseg("experiment", "none", 2, "signup", 1, 60.0, 60.0),
+        # no landing has a usable button (x5b's is a number): all 'none'
+        xseg("button", "none", 1, "landing", 5, 0.0, 0.0),
+        xseg("button", "none", 2, "signup", 4, 90.0, 162.0),               # 10, 60, 120, 180 s
+        xseg("device", "unknown", 1, "landing", 4, 0.0, 0.0),
+        xseg("device", "unknown", 2, "signup", 4, 90.0, 162.0),
+        xseg("device", "desktop", 1, "landing", 1, 0.0, 0.0),              # x4
+    ])
+
+
 def test_segment_rows_add_up_to_the_site(tables):
     """One segment per user, funnel and hour: each dimension's users sum to the 'all' row."""
     rows = tables["funnel_breakdown"]
     total = {(r["hour_start"], r["site_id"], r["funnel"], r["step"]): r["users"]
              for r in rows if r["dimension"] == "all"}
-    for dimension in ("country", "device", "plan"):
+    for dimension in ("country", "device", "plan", *(p.name for p in load_properties())):
         sums: dict = {}
         for r in rows:
             if r["dimension"] == dimension:

@@ -68,7 +68,8 @@ def test_every_promoted_property_is_in_the_datasets_and_has_a_filter():
     """Adding a property to sql/properties.yaml is not done until the dashboards know it
     (docs/design.md "Promoted properties", the steps): the minute datasets describe its
     column, the Trends datasets switch to events_per_minute when a chart uses it, and the
-    Live and Trends dashboards filter by it."""
+    Live and Trends dashboards filter by it; the funnel_breakdown datasets, where it is a
+    dimension by itself, name it among the dimensions an analyst picks from."""
     import re
 
     from clickpulse.dashboards import assets
@@ -89,3 +90,7 @@ def test_every_promoted_property_is_in_the_datasets_and_has_a_filter():
         filters = configs[f"dashboards/{dashboard}.yaml"]["metadata"]["native_filter_configuration"]
         filtered = {t["column"]["name"] for f in filters for t in f["targets"] if "column" in t}
         assert set(names) <= filtered, dashboard
+    for table in ("funnel_breakdown", "funnel_breakdown_steps"):
+        users = next(m for m in configs[f"datasets/clickpulse/{table}.yaml"]["metrics"] if m["metric_name"] == "users")
+        for name in names:
+            assert f"'{name}'" in users["description"], (table, name)

@@ -62,10 +62,12 @@ def price(product: int) -> float:
 
 
 PLAN_PRICES = {"pro": 20.0, "enterprise": 200.0}
-# The arms of the demo's A/B test: every action of a session carries its arm as
-# properties.experiment, and clicks carry properties.button, the two promoted properties of
-# sql/properties.yaml, so their dimensions have data. Arms alternate over the session
-# scripts (no random draw, so the rest of the traffic is what it was before they existed).
+# The arms of the demo's A/B test: every event of a session, page views included, carries
+# its arm as properties.experiment, and clicks carry properties.button, the two promoted
+# properties of sql/properties.yaml, so their dimensions have data: in events_per_minute,
+# and in funnel_breakdown, whose segment is that of the funnel's first step (a page view
+# in both demo funnels). Arms alternate over the session scripts (no random draw, so the
+# rest of the traffic is what it was before they existed).
 EXPERIMENT_ARMS = ("control", "new_pricing")
 
 
@@ -144,6 +146,7 @@ class Simulation:
                 frag += ',"referrer":' + js(referrer)
             for tag, value in (tags or {}).items():
                 frag += f',"{tag}":' + js(value)
+            frag += ',"properties":' + orjson.dumps({"experiment": arm}).decode()
             steps.append((t, frag))
 
         def act(event_type: str, page: str, props=None) -> int:

@@ -6,7 +6,8 @@ import java.util.Arrays;
  * One user's attempts at one funnel that start in one hour: the events seen (in time
  * order, for a replay when one arrives out of order), the live attempts, bucketed by the
  * step they have reached, the shortest time from step 1 to each step reached, and the
- * segment (country, device, plan) of the hour's first step-1 event.
+ * segment (country, device, plan and the promoted properties: FunnelReach) of the hour's
+ * first step-1 event.
  */
 public final class FunnelAttempts {
     private static final long HOUR_MS = 3_600_000L;
@@ -204,7 +205,11 @@ public final class FunnelAttempts {
         }
     }
 
-    /** (country, device, plan) in code-point order, field by field (as the reference compares strings). */
+    /**
+     * Segments in code-point order, element by element (as the reference compares its tuples
+     * of strings); a null element sorts first (events_clean has none: absent values are
+     * 'unknown' or 'none').
+     */
     static int compareSegments(String[] a, String[] b) {
         if (b == null) {
             return a == null ? 0 : -1;
@@ -213,6 +218,12 @@ public final class FunnelAttempts {
             return 1;
         }
         for (int i = 0; i < Math.min(a.length, b.length); i++) {
+            if (a[i] == null || b[i] == null) {
+                if (a[i] != b[i]) {
+                    return a[i] == null ? -1 : 1;
+                }
+                continue;
+            }
             int c = compareCodePoints(a[i], b[i]);
             if (c != 0) {
                 return c;

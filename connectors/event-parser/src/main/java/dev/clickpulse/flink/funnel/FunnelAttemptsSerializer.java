@@ -11,12 +11,14 @@ import java.io.IOException;
 /**
  * Checkpoints of funnel_reach's accumulator: the configuration and the events, with the
  * segment of each step-1 event (the attempts, times and first segment are derived from the
- * events again). Format version 2 (version 1 had no segments): state of a job before it
- * cannot be restored into this one, whose funnel plan differs anyway.
+ * events again). Format version 3: a segment is any number of values (country, device,
+ * plan and the promoted properties), written with its length; version 2 had exactly
+ * country, device and plan, version 1 no segments. State of an older format cannot be
+ * restored into this one, whose funnel plan differs anyway: submit the job afresh.
  */
 public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<FunnelAttempts> {
-    private static final long serialVersionUID = 2L;
-    private static final int VERSION = 2;
+    private static final long serialVersionUID = 3L;
+    private static final int VERSION = 3;
     public static final FunnelAttemptsSerializer INSTANCE = new FunnelAttemptsSerializer();
 
     @Override
@@ -58,6 +60,7 @@ public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<Funn
             String[] s = a.seg[i];
             out.writeBoolean(s != null);
             if (s != null) {
+                out.writeInt(s.length);
                 for (String v : s) {
                     out.writeBoolean(v != null);
                     if (v != null) {
@@ -87,8 +90,8 @@ public final class FunnelAttemptsSerializer extends TypeSerializerSingleton<Funn
             ts[i] = in.readLong();
             mask[i] = in.readInt();
             if (in.readBoolean()) {
-                String[] s = new String[3];
-                for (int j = 0; j < 3; j++) {
+                String[] s = new String[in.readInt()];
+                for (int j = 0; j < s.length; j++) {
                     s[j] = in.readBoolean() ? in.readUTF() : null;
                 }
                 seg[i] = s;

@@ -6,14 +6,21 @@ import org.apache.flink.table.functions.AggregateFunction;
 import org.apache.flink.types.Row;
 
 /**
- * {@code funnel_reach(ts, mask, hour_ms, window_ms, steps, country, device, plan)}: how far
- * one user got in one funnel with the attempts that start in one hour, as exact as the
- * reference (clickpulse.truth.funnel_progress), and updated with every event instead of
- * waiting for the watermark. Returns {@code ROW<reached, country, device, plan, ms>}:
- * the deepest step any attempt reached; the segment of the hour's first step-1 event
- * (earliest, then the smallest country, device, plan), which the user is counted under in
+ * {@code funnel_reach(ts, mask, hour_ms, window_ms, steps, segment)}: how far one user got
+ * in one funnel with the attempts that start in one hour, as exact as the reference
+ * (clickpulse.truth.funnel_progress), and updated with every event instead of waiting for
+ * the watermark. Returns {@code ROW<reached, segment, ms>}: the deepest step any attempt
+ * reached; the segment of the hour's first step-1 event, which the user is counted under in
  * breakdowns; and {@code ms[k]}, the shortest time from a step-1 event of the hour to step
  * k over the attempts that reach it (0 for step 1, NULL beyond {@code reached}).
+ *
+ * <p>{@code segment} is the event's breakdown values as one array, the same length for
+ * every event of a query: country, device, plan and then the promoted properties of
+ * sql/properties.yaml, in that file's order (sql/funnel_views.sql builds it). The first
+ * step-1 event is the earliest; at the same millisecond, the one whose array is smallest
+ * element by element (code-point order), i.e. the smallest country, then device, plan and
+ * each promoted property. An array rather than one joined string: property values are any
+ * text, so no separator is safe, and the tie-break must be exactly the reference's.
  *
  * <p>Grouped by site, user and hour of attempt start; every event that can serve those
  * attempts arrives with {@code mask} bit k-1 set when it matches step k. An attempt starts
@@ -30,7 +37,7 @@ import org.apache.flink.types.Row;
 @FunctionHint(
         accumulator = @DataTypeHint(value = "RAW", bridgedTo = FunnelAttempts.class,
                 rawSerializer = FunnelAttemptsSerializer.class),
-        output = @DataTypeHint("ROW<reached INT, country STRING, device STRING, plan STRING, ms ARRAY<BIGINT>>"))
+        output = @DataTypeHint("ROW<reached INT, segment ARRAY<STRING>, ms ARRAY<BIGINT>>"))
 public class FunnelReach extends AggregateFunction<Row, FunnelAttempts> {
     private static final long serialVersionUID = 1L;
 
@@ -40,19 +47,20 @@ public class FunnelReach extends AggregateFunction<Row, FunnelAttempts> {
     }
 
     public void accumulate(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps,
-                           String country, String device, String plan) {
+                           String[] segment) {
         if (ts == null || mask == null || mask == 0 || hourMs == null || windowMs == null || steps == null) {
             return;
         }
-        acc.add(ts, mask, hourMs, windowMs, steps, new String[] {country, device, plan});
+        // a copy: the accumulator keeps it, and the runtime's converter need not hand out a fresh array per row
+        acc.add(ts, mask, hourMs, windowMs, steps, segment == null ? new String[0] : segment.clone());
     }
 
     public void retract(FunnelAttempts acc, Long ts, Integer mask, Long hourMs, Long windowMs, Integer steps,
-                        String country, String device, String plan) {
+                        String[] segment) {
         if (ts == null || mask == null || mask == 0 || !acc.configured()) {
             return;
         }
-        acc.remove(ts, mask, new String[] {country, device, plan});
+        acc.remove(ts, mask, segment == null ? new String[0] : segment);
     }
 
     @Override
@@ -63,7 +71,6 @@ public class FunnelReach extends AggregateFunction<Row, FunnelAttempts> {
             ms[k] = acc.best[k] == FunnelAttempts.NONE ? null : acc.best[k];
         }
         String[] seg = acc.firstSeg;
-        return Row.of(acc.reached(), seg == null ? null : seg[0], seg == null ? null : seg[1],
-                seg == null ? null : seg[2], ms);
+        return Row.of(acc.reached(), seg == null ? null : seg.clone(), ms);
     }
 }
