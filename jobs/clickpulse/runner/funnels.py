@@ -144,8 +144,10 @@ def _properties(raw, fail) -> dict[str, list[str]]:
     return out
 
 
-def load_funnels(path: Path | None = None) -> list[Funnel]:
-    path = path or FUNNELS_FILE
+def read_definitions(path: Path):
+    """A definition file (sql/funnels.yaml, sql/properties.yaml): its parsed YAML, and an
+    `error(at_path, message)` that raises a ClickpulseError naming the file and the line
+    of the value at `at_path` (keys and list indexes from the top)."""
     where = str(path)
     text = path.read_text()
     try:
@@ -157,6 +159,12 @@ def load_funnels(path: Path | None = None) -> list[Funnel]:
 
     def error(at_path: tuple, message: str):
         raise ClickpulseError(f"{where}:{lines.at(*at_path)}: {message}")
+
+    return data, error
+
+
+def load_funnels(path: Path | None = None) -> list[Funnel]:
+    data, error = read_definitions(path or FUNNELS_FILE)
 
     funnels = data.get("funnels") if isinstance(data, dict) else None
     if not isinstance(funnels, list) or not funnels:

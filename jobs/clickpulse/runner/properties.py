@@ -10,11 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from ..errors import ClickpulseError
 from ..paths import SQL_DIR
-from .funnels import _Lines
+from .funnels import read_definitions
 
 PROPERTIES_FILE = SQL_DIR / "properties.yaml"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -66,18 +63,7 @@ class Promoted:
 
 
 def load_properties(path: Path | None = None) -> list[Promoted]:
-    path = path or PROPERTIES_FILE
-    where = str(path)
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ClickpulseError(f"{where}:{mark.line + 1 if mark else 1}: {e}") from None
-    lines = _Lines(text)
-
-    def error(at_path: tuple, message: str):
-        raise ClickpulseError(f"{where}:{lines.at(*at_path)}: {message}")
+    data, error = read_definitions(path or PROPERTIES_FILE)
 
     if not isinstance(data, dict) or set(data) - {"promoted"}:
         error((), "expected one key, `promoted:`, a list of properties (an empty list promotes none)")
