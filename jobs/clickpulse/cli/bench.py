@@ -23,7 +23,7 @@ from ..dashboards import bench as dashboards_bench, benchdata, propbench, rls
 from ..dashboards.client import admin_session
 from ..dashboards.roles import SITE_VIEWER, Security
 from ..dashboards.sync import bind_site_viewer
-from ..db.migrations import detect_backend
+from ..db.migrations import detect_backend, migrate
 from ..errors import ClickpulseError
 from ..gateway import bench as viewers_bench, freshness as freshness_bench
 from ..ingest import bench as ingest_bench
@@ -128,6 +128,7 @@ def properties(
     if quick:
         rate, runs = min(rate, 1.0), min(runs, 5)
     with _progress() as progress:
+        migrate(settings, progress)   # the bench needs only the stack: `stack up` alone creates no tables
         propbench.load(settings, days, rate, progress)
     with _progress() as progress:
         timings = propbench.time_queries(settings, runs, days=min(days, 30), progress=progress)
