@@ -8,8 +8,10 @@ The method (README *Alerts* states it for users):
   rule's window + baseline) over the site's per-minute counts, so minutes with nothing in
   them are zeros; each rule sums the minutes of its own window and baseline;
 - value: the sum of the last `window` minutes (a ratio of two sums for conversion);
-- anomaly band: mean and standard deviation of the `baseline` minutes before the window
-  (a rolling z-score: it follows the daily cycle, which moves little within half an hour),
+- anomaly band: mean and standard deviation of the `baseline` minutes before the window,
+  leaving out the lowest and the highest of them (a trimmed rolling z-score: it follows
+  the daily cycle, which moves little within half an hour, and one earlier incident minute
+  in the baseline does not hide the next incident),
   expected = window x mean, sd = max(sqrt(window) x std, sqrt(expected) (Poisson noise),
   1); the band is expected -+ z x sd, widened to at least expected x (1 -+ min_change),
   and an upper edge of at least min_value (bots);
@@ -22,6 +24,9 @@ The method (README *Alerts* states it for users):
 from __future__ import annotations
 
 from .rules import Rule, _quote, _series
+
+# Baselines of at least this many minutes leave out their lowest and highest minute.
+TRIM_FROM = 10
 
 FUNCTIONS = ("CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS alert_step AS "
              "'dev.clickpulse.flink.alert.AlertStep' LANGUAGE JAVA")
@@ -74,6 +79,9 @@ GROUP BY site_id, window_start, window_end, window_time"""
         sums += [f"SUM(CASE WHEN {recent} THEN {num} ELSE 0 END) AS cur_num_{i}",
                  f"SUM(CASE WHEN {base} THEN {num} ELSE 0 END) AS base_num_{i}",
                  f"SUM(CASE WHEN {base} THEN {num} * {num} ELSE 0 END) AS base_sq_{i}",
+                 f"SUM(CASE WHEN {base} THEN 1 ELSE 0 END) AS base_minutes_{i}",
+                 f"MIN(CASE WHEN {base} THEN {num} END) AS base_min_{i}",
+                 f"MAX(CASE WHEN {base} THEN {num} END) AS base_max_{i}",
                  f"MIN(CASE WHEN {inside} THEN m_start END) AS first_seen_{i}"]
         if den:
             sums += [f"SUM(CASE WHEN {recent} THEN {den} ELSE 0 END) AS cur_den_{i}",
@@ -111,7 +119,8 @@ def _hop(rule: Rule, rules: list[Rule], funnels: list) -> str:
            if _col(rules, funnels, rule)[1] else "")
     scope = f" AND site_id IN ({', '.join(_quote(s) for s in rule.sites)})" if rule.sites else ""
     return f"""SELECT site_id, window_end - INTERVAL '{_minutes(rule)}' MINUTE AS hop_start, window_end, window_time,
-    cur_num_{i} AS cur_num, base_num_{i} AS base_num, base_sq_{i} AS base_sq{den}, first_seen_{i} AS first_seen
+    cur_num_{i} AS cur_num, base_num_{i} AS base_num, base_sq_{i} AS base_sq{den}, first_seen_{i} AS first_seen,
+    base_minutes_{i} AS base_minutes, base_min_{i} AS base_min, base_max_{i} AS base_max
   FROM alert_site_windows
   WHERE first_seen_{i} IS NOT NULL{scope}"""
 
@@ -136,11 +145,13 @@ def _judged(rule: Rule, hop: str) -> str:
                   f"v < p * (1 - {rule.drop!r}) AND p - v > {rule.z!r} * SQRT(p * (1 - p) / cur_den) END")
         return (f"{head},\n  v AS `value`, p * (1 - {rule.drop!r}) AS expected_low, CAST(NULL AS DOUBLE) AS expected_high,"
                 f"\n  {judged} AS breaking\nFROM ({inner})")
-    mean = f"base_num / {b}"
-    var = f"GREATEST(base_sq / {b} - POWER({mean}, 2), 0)"
+    trimmed = _trimmed(hop, b)
+    n = b - 2 if b >= TRIM_FROM else b
+    mean = f"t_num / {n}"
+    var = f"GREATEST(t_sq / {n} - POWER({mean}, 2), 0)"
     inner = f"""SELECT site_id, hop_start, window_end, window_time, first_seen, cur_num,
     {w} * {mean} AS expected, GREATEST(SQRT({w} * {var}), SQRT({w} * {mean}), 1.0) AS sd
-  FROM ({hop})"""
+  FROM ({trimmed})"""
     low = f"GREATEST(LEAST(expected - {rule.z!r} * sd, expected * (1 - {rule.min_change!r})), 0.0)"
     high = f"GREATEST(expected + {rule.z!r} * sd, expected * (1 + {rule.min_change!r}), {rule.min_value!r})"
     outside = {"below": "cur_num < low", "above": "cur_num > high",
@@ -152,6 +163,21 @@ def _judged(rule: Rule, hop: str) -> str:
     high_col = "high" if rule.direction in ("above", "both") else "CAST(NULL AS DOUBLE)"
     return (f"{head},\n  cur_num AS `value`, {low_col} AS expected_low, {high_col} AS expected_high,\n"
             f"  CASE WHEN first_seen <= hop_start THEN {outside} END AS breaking\nFROM ({banded})")
+
+
+def _trimmed(hop: str, baseline: int) -> str:
+    """The baseline's sum and sum of squares without its lowest and its highest minute
+    (t_num, t_sq), so that one earlier incident minute in the baseline, a drop to zero or a
+    burst, does not widen the band enough to hide the next one. A minute the site sent
+    nothing in has no row and counts 0, so the lowest minute is 0 while fewer than
+    `baseline` minutes have rows. Baselines shorter than TRIM_FROM minutes are not trimmed."""
+    if baseline < TRIM_FROM:
+        return f"SELECT *, base_num AS t_num, base_sq AS t_sq FROM ({hop})"
+    low = f"CASE WHEN base_minutes < {baseline} THEN 0.0 ELSE base_min END"
+    high = "COALESCE(base_max, 0.0)"
+    return f"""SELECT *, base_num - low_minute - high_minute AS t_num,
+    base_sq - low_minute * low_minute - high_minute * high_minute AS t_sq
+  FROM (SELECT *, {low} AS low_minute, {high} AS high_minute FROM ({hop}))"""
 
 
 def transitions(rule: Rule, rules: list[Rule], funnels: list) -> str:
