@@ -50,15 +50,18 @@ def traffic() -> list[dict]:
     return sorted(items, key=lambda e: e["ts"])
 
 
-@pytest.fixture(scope="module")
-def alerts(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("alerts")
+def run_rules(folder: Path, rule_files: dict[str, str], events: list[dict]) -> list[dict]:
+    """The rules (with the shipped channels) over the events, as the deployed job runs them."""
     (folder / "channels.yaml").write_text((alert_rules.ALERTS_DIR / "channels.yaml").read_text())
-    for name, text in RULES.items():
+    for name, text in rule_files.items():
         (folder / name).write_text(text)
     funnels = load_funnels()
-    rules = alert_rules.discover(folder, funnels=funnels)
-    return run_recorded_alerts(records(traffic()), get_settings(), rules, funnels)
+    return run_recorded_alerts(records(events), get_settings(), alert_rules.discover(folder, funnels=funnels), funnels)
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory):
+    return run_rules(tmp_path_factory.mktemp("alerts"), RULES, traffic())
 
 
 def at(minute: int):
@@ -143,13 +146,7 @@ def repeated_traffic() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def repeated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("repeated")
-    (folder / "channels.yaml").write_text((alert_rules.ALERTS_DIR / "channels.yaml").read_text())
-    for name, text in REPEAT_RULES.items():
-        (folder / name).write_text(text)
-    funnels = load_funnels()
-    return run_recorded_alerts(records(repeated_traffic()), get_settings(),
-                               alert_rules.discover(folder, funnels=funnels), funnels)
+    return run_rules(tmp_path_factory.mktemp("repeated"), REPEAT_RULES, repeated_traffic())
 
 
 def test_a_second_drop_within_the_baseline_still_fires(repeated):

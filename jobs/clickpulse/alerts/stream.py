@@ -145,8 +145,7 @@ def _judged(rule: Rule, hop: str) -> str:
                   f"v < p * (1 - {rule.drop!r}) AND p - v > {rule.z!r} * SQRT(p * (1 - p) / cur_den) END")
         return (f"{head},\n  v AS `value`, p * (1 - {rule.drop!r}) AS expected_low, CAST(NULL AS DOUBLE) AS expected_high,"
                 f"\n  {judged} AS breaking\nFROM ({inner})")
-    trimmed = _trimmed(hop, b)
-    n = b - 2 if b >= TRIM_FROM else b
+    trimmed, n = _trimmed(hop, b)
     mean = f"t_num / {n}"
     var = f"GREATEST(t_sq / {n} - POWER({mean}, 2), 0)"
     inner = f"""SELECT site_id, hop_start, window_end, window_time, first_seen, cur_num,
@@ -165,19 +164,19 @@ def _judged(rule: Rule, hop: str) -> str:
             f"  CASE WHEN first_seen <= hop_start THEN {outside} END AS breaking\nFROM ({banded})")
 
 
-def _trimmed(hop: str, baseline: int) -> str:
+def _trimmed(hop: str, baseline: int) -> tuple[str, int]:
     """The baseline's sum and sum of squares without its lowest and its highest minute
-    (t_num, t_sq), so that one earlier incident minute in the baseline, a drop to zero or a
+    (t_num, t_sq), and how many minutes they cover, so that one earlier incident minute in the baseline, a drop to zero or a
     burst, does not widen the band enough to hide the next one. A minute the site sent
     nothing in has no row and counts 0, so the lowest minute is 0 while fewer than
     `baseline` minutes have rows. Baselines shorter than TRIM_FROM minutes are not trimmed."""
     if baseline < TRIM_FROM:
-        return f"SELECT *, base_num AS t_num, base_sq AS t_sq FROM ({hop})"
+        return f"SELECT *, base_num AS t_num, base_sq AS t_sq FROM ({hop})", baseline
     low = f"CASE WHEN base_minutes < {baseline} THEN 0.0 ELSE base_min END"
     high = "COALESCE(base_max, 0.0)"
     return f"""SELECT *, base_num - low_minute - high_minute AS t_num,
     base_sq - low_minute * low_minute - high_minute * high_minute AS t_sq
-  FROM (SELECT *, {low} AS low_minute, {high} AS high_minute FROM ({hop}))"""
+  FROM (SELECT *, {low} AS low_minute, {high} AS high_minute FROM ({hop}))""", baseline - 2
 
 
 def transitions(rule: Rule, rules: list[Rule], funnels: list) -> str:
