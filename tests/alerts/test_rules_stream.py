@@ -173,3 +173,56 @@ def test_a_second_bot_burst_within_the_baseline_still_fires(repeated):
         ("resolved", "s2", at(16), 0.0),
     ]
     assert [a for a in repeated if a["rule"] == "bots10"][2]["expected_high"] == 5.0
+
+
+# A third run: an incident of three minutes, then the same again within the baseline. Site
+# s1 sends nothing in minutes 12-14 and 18; site s2 gets 30 bot events in each of minutes
+# 12-14 and 18; 20 events a minute otherwise, through minute 21. Same rules as the second
+# run. Trimming leaves out one of the three incident minutes; the other two stay in the
+# baseline of minute 18 and would widen its band past the incident.
+LONG_INCIDENT = (12, 13, 14, 18)
+
+
+def long_incident_traffic() -> list[dict]:
+    items = []
+    for m in range(22):
+        for i in range(20):
+            if m not in LONG_INCIDENT:
+                items.append(event(f"a{m}-{i}", m * MIN + i * 3 * SEC, site="s1"))
+            items.append(event(f"b{m}-{i}", m * MIN + i * 3 * SEC + 100, site="s2"))
+        if m in LONG_INCIDENT:
+            items += [event(f"bot{m}-{i}", m * MIN + i * SEC, site="s2", user="crawler", bot="user_agent")
+                      for i in range(30)]
+    return sorted(items, key=lambda e: e["ts"])
+
+
+@pytest.fixture(scope="module")
+def long_incident(tmp_path_factory):
+    return run_rules(tmp_path_factory.mktemp("long"), REPEAT_RULES, long_incident_traffic())
+
+
+def test_a_drop_after_a_three_minute_drop_is_judged_against_the_band_before_it(long_incident):
+    drops = [a for a in long_incident if a["rule"] == "drop10"]
+    assert [(a["state"], a["site_id"], a["window_start"], a["value"]) for a in drops] == [
+        ("firing", "s1", at(12), 0.0),
+        ("resolved", "s1", at(15), 20.0),   # minutes 15-17 at 20: inside the held band, no alarm
+        # minute 18's baseline (8-17) holds two zeros after the trim: mean 15, sd 8.7, lower
+        # edge 0, and 0 would not be below it; minutes 12-14 are still in the baseline, so
+        # the band of minute 12 (from 2-11: 20 - 3 x sqrt(20)) judges as well
+        ("firing", "s1", at(18), 0.0),
+        ("resolved", "s1", at(19), 20.0),
+    ]
+    assert drops[2]["expected_low"] == pytest.approx(20 - 3 * 20 ** 0.5)
+
+
+def test_a_bot_burst_after_a_three_minute_burst_is_judged_against_the_band_before_it(long_incident):
+    bots = [a for a in long_incident if a["rule"] == "bots10"]
+    assert [(a["state"], a["site_id"], a["window_start"], a["value"]) for a in bots] == [
+        ("firing", "s2", at(12), 30.0),
+        ("resolved", "s2", at(15), 0.0),
+        # minute 18's own band: two 30s and six 0s after the trim, upper edge 46.5; the band
+        # of minute 12 (upper edge 5) still judges
+        ("firing", "s2", at(18), 30.0),
+        ("resolved", "s2", at(19), 0.0),
+    ]
+    assert bots[2]["expected_high"] == 5.0

@@ -62,6 +62,18 @@ def write_live_rows(settings, site: LiveSite, replace_users: bool = False) -> No
                   (hour, site.site_id, site.users))
 
 
+def write_event_minutes(settings, site_id: str, event_types: tuple[str, ...], events: int) -> None:
+    """The open minute and the two before it, each with `events` of every type: the Live
+    page's widest table (three minute columns and their badges)."""
+    minute = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+    with postgres.connect(settings, "writer") as c:
+        for back in range(3):
+            for event_type in event_types:
+                c.execute("insert into events_per_minute_provisional values (%s, %s, %s, 'DE', 'desktop', 'free', "
+                          "%s) on conflict do nothing",
+                          (minute - dt.timedelta(minutes=back), site_id, event_type, events))
+
+
 def set_users(settings, site: LiveSite, users: int) -> None:
     """Users right now changes: every row of the site's newest bucket moves to `users`."""
     site.users = users

@@ -10,8 +10,9 @@ import uuid
 import pytest
 
 from alert_records import alert, remove_alerts, write_alert
+from clickpulse.alerts.rules import EVENT_TYPES
 
-from .conftest import LiveSite, remove_rows, set_users, write_live_rows
+from .conftest import LiveSite, remove_rows, set_users, write_event_minutes, write_live_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -22,6 +23,18 @@ def page_site(synced):
     write_live_rows(synced, site)
     yield site
     remove_rows(synced, site.site_id)
+
+
+def signed_in_page(browser, gateway: str, settings, path: str, width: int = 1400):
+    """A new browser context signed in as admin through the login form, at `path`."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(gateway + "/login")
+    page.fill("#username", settings.superset_admin_user)
+    page.fill("#password", settings.superset_admin_password)
+    page.click("button[type=submit]")
+    page.goto(gateway + path)
+    return context, page
 
 
 def test_the_live_page_shows_a_number_and_updates_it(browser, gateway, synced, page_site, screenshots_dir):
@@ -51,13 +64,7 @@ def test_the_live_page_shows_a_number_and_updates_it(browser, gateway, synced, p
 
 def test_the_live_page_shows_a_banner_while_an_alert_is_open_for_the_site(
         browser, gateway, synced, page_site, screenshots_dir):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.goto(gateway + "/login")
-    page.fill("#username", synced.superset_admin_user)
-    page.fill("#password", synced.superset_admin_password)
-    page.click("button[type=submit]")
-    page.goto(gateway + "/?site=" + page_site.site_id)
+    context, page = signed_in_page(browser, gateway, synced, "/?site=" + page_site.site_id)
     page.locator("[data-testid=users-now]").filter(has_text="17").wait_for(timeout=15_000)
     banner = page.locator("[data-testid=alert-banner]")
     assert banner.is_hidden()
@@ -81,3 +88,16 @@ def test_the_live_page_shows_a_banner_while_an_alert_is_open_for_the_site(
     finally:
         remove_alerts(synced, firing["alert_id"])
         context.close()
+
+
+@pytest.mark.parametrize("width", [1400, 1600])
+def test_every_card_of_the_live_page_holds_its_table(browser, gateway, synced, page_site, width):
+    # three minutes of every event type with six-digit counts: the widest the events table gets
+    write_event_minutes(synced, page_site.site_id, EVENT_TYPES, 123_456)
+    context, page = signed_in_page(browser, gateway, synced, "/?site=" + page_site.site_id, width)
+    page.wait_for_function("document.querySelectorAll('#events-by-type tr').length === %d" % (len(EVENT_TYPES) + 3),
+                           timeout=15_000)
+    overflowing = page.evaluate("""[...document.querySelectorAll('main section')]
+        .filter((s) => s.scrollWidth > s.clientWidth).map((s) => s.querySelector('h2').textContent)""")
+    assert overflowing == []
+    context.close()

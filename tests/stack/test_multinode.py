@@ -79,6 +79,20 @@ def test_three_brokers_two_taskmanagers_and_replicated_topics(cluster):
     assert run_cli("stack", "env", "--no-logins", env=env).stdout.count("127.0.0.1:") >= 3
 
 
+def test_a_stack_up_for_another_topology_is_refused_and_changes_nothing(cluster):
+    # a .env copied with CLICKPULSE_KAFKA_BROKERS=1 asks for the single broker, whose port
+    # broker 1 of the three holds
+    env = {**cluster["env"], "CLICKPULSE_KAFKA_BROKERS": "1", "CLICKPULSE_TASKMANAGERS": "1"}
+    res = run_cli("stack", "up", "--only", "kafka", env=env, check=False)
+    assert res.returncode == 1
+    assert "the running stack has 3 Kafka broker(s) and 2 TaskManager(s)" in res.stderr
+    assert "`clickpulse stack down`" in res.stderr
+    # the saved topology stays, so the supervisor and a plain `stack up` still know all three
+    assert json.loads((cluster["home"] / "run" / "topology.json").read_text()) == {"kafka_brokers": 3,
+                                                                                     "taskmanagers": 2}
+    assert {"kafka-1", "kafka-2", "kafka-3"} <= set(_status(cluster["env"]))
+
+
 def _pid_of(home: Path, unit: str) -> int:
     return int((home / "run" / f"{unit}.pid").read_text())
 

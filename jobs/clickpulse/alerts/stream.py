@@ -18,7 +18,9 @@ The method (README *Alerts* states it for users):
 - a site is not judged until its first event is a whole baseline behind (warming up);
 - AlertStep.java turns breaking minutes into transitions; from the first breaking minute
   of a run until the resolve it judges against that minute's band (the baseline soon
-  holds the incident itself).
+  holds the incident itself), and for anomaly and bot-flood rules against the tighter of
+  that band and the current one until the run's last minute has left the baseline (an
+  incident of several minutes would otherwise widen the band enough to hide the next).
 """
 
 from __future__ import annotations
@@ -179,11 +181,18 @@ def _trimmed(hop: str, baseline: int) -> tuple[str, int]:
   FROM (SELECT *, {low} AS low_minute, {high} AS high_minute FROM ({hop}))""", baseline - 2
 
 
+def _hold(rule: Rule) -> int:
+    """How long a breaking run's band keeps judging after it (AlertStep): until its last
+    minute has left the trailing baseline, for the banded kinds; 0 for fixed thresholds and
+    for funnel drops (an hour's baseline, in which a run of minutes weighs little)."""
+    return rule.hop_minutes if rule.kind in ("anomaly", "bot_flood") else 0
+
+
 def transitions(rule: Rule, rules: list[Rule], funnels: list) -> str:
     """The rule's SELECT: one row per transition, the columns of COLUMNS."""
     judged = _judged(rule, _hop(rule, rules, funnels))
     stepped = f"""SELECT j.*, alert_step(breaking, CAST(`value` AS DOUBLE), CAST(expected_low AS DOUBLE), CAST(expected_high AS DOUBLE),
-      window_start, {rule.for_minutes}, {rule.cooldown_minutes}) OVER (
+      window_start, {rule.for_minutes}, {rule.cooldown_minutes}, {_hold(rule)}) OVER (
       PARTITION BY site_id ORDER BY window_time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS t
   FROM ({judged}) j"""
     channels = "ARRAY[" + ", ".join(_quote(c) for c in rule.channels) + "]"

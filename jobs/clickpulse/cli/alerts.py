@@ -13,6 +13,7 @@ from rich.table import Table
 from ..alerts import notify as notifier
 from ..alerts import rules as alert_rules
 from ..alerts import watch as watcher
+from ..progress import status
 from ..runner import authoring
 from ..runner.funnels import load_funnels
 from ..stack.secrets import ensure_secrets
@@ -49,7 +50,7 @@ def validate(
 
     Example: clickpulse alerts validate
     """
-    with console.status("checking and planning every rule file"):
+    with status(console, "checking and planning every rule file"):
         report = authoring.validate_alerts(ensure_secrets(), directory)
     for err in report.errors:
         print(err)

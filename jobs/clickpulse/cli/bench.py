@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .. import reports
@@ -27,6 +27,7 @@ from ..db.migrations import detect_backend, migrate
 from ..errors import ClickpulseError
 from ..gateway import bench as viewers_bench, freshness as freshness_bench
 from ..ingest import bench as ingest_bench
+from ..progress import Progress, status
 from ..runner import bench as pipeline_bench
 from ..settings import get_settings
 from ..stack import flink, kafka, postgres, procs, services
@@ -365,7 +366,7 @@ def faults(
     Example: clickpulse bench faults --quick --rate 500
     """
     settings = ensure_secrets()
-    topology = services.topology(settings)
+    topology = services.running_topology(settings)
     chosen = fault_bench.applicable(topology.multi_node)
     if scenarios:
         wanted = {n.strip() for n in scenarios.split(",") if n.strip()}
@@ -377,7 +378,7 @@ def faults(
     warmup_s, fault_s, timeout_s = (15, 20, 180) if quick else (30, 60, 300)
     outcomes = []
     for scenario in chosen:
-        with console.status(scenario.name) as spinner:
+        with status(console, scenario.name) as spinner:
             outcomes.append(fault_bench.run_scenario(
                 settings, scenario, rate=rate, warmup_s=warmup_s, fault_s=fault_s, target_s=target_s,
                 timeout_s=timeout_s, status=lambda text: spinner.update(text)))

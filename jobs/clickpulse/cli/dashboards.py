@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..dashboards.authoring import capture_query_contexts
 from ..dashboards.sync import sync as sync_dashboards
+from ..progress import Progress
 from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from ..db import migrations, retention
+from ..progress import Progress
 from ..stack.secrets import ensure_secrets
 
 app = typer.Typer(help="The analytics database: versioned migrations (sql/migrations/) and retention.",

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..errors import ClickpulseError
 from ..paths import ROOT, state_dir
+from ..progress import Progress
 from ..settings import Settings
 from ..stack import services
 from ..stack.kafka import records_in

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ClickpulseError
+from ..progress import status
 from ..runner import deploy, ticker as runner_ticker
 from ..stack.secrets import ensure_secrets
 
@@ -63,7 +64,7 @@ def submit(
 
     Example: clickpulse jobs submit --rest-url http://flink.example.internal:8081
     """
-    with console.status("planning and submitting the metric suite"):
+    with status(console, "planning and submitting the metric suite"):
         deploy.submit(_settings(), rest_url=rest_url, from_savepoint=from_savepoint,
                       allow_non_restored_state=allow_non_restored_state, names=metric or None,
                       start_at_ms=_start_at(start_at), fresh=fresh, log=console.print)
@@ -99,7 +100,7 @@ def stop(
 
     Example: clickpulse jobs stop --savepoint
     """
-    with console.status("stopping"):
+    with status(console, "stopping"):
         deploy.stop(_settings(), rest_url=rest_url, savepoint=savepoint, savepoint_dir=savepoint_dir,
                     log=console.print)
 
@@ -114,7 +115,7 @@ def upgrade(
 
     Example: clickpulse jobs upgrade
     """
-    with console.status("upgrading"):
+    with status(console, "upgrading"):
         deploy.upgrade(_settings(), rest_url=rest_url, savepoint_dir=savepoint_dir, log=console.print)
 
 

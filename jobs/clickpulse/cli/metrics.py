@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..dashboards.assets import scaffold_dataset
 from ..errors import ClickpulseError
+from ..progress import status
 from ..runner import authoring, pipeline
 from ..runner.metric import discover
 from ..stack.secrets import ensure_secrets
@@ -55,7 +56,7 @@ def validate(
 
     Example: clickpulse metrics validate
     """
-    with console.status("planning every metric file"):
+    with status(console, "planning every metric file"):
         report = authoring.validate(ensure_secrets(), directory, db)
     for note in report.notes:
         console.print(f"note: {note}")

@@ -9,9 +9,10 @@ import shlex
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..progress import Progress
 from ..settings import get_settings
 from ..stack import kafka, services, superset
 from ..stack.secrets import ensure_secrets

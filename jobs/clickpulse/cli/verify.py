@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .. import verify as verification
 from ..ingest.feed import parse_start
+from ..progress import Progress
 from ..settings import get_settings
 from ..verify import report
 

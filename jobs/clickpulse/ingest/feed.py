@@ -17,9 +17,10 @@ from pathlib import Path
 import orjson
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import ClickpulseError
+from ..progress import Progress
 from ..settings import Settings, get_settings
 from ..truth import compute as compute_truth
 from .bottraffic import BotTraffic

@@ -76,6 +76,29 @@ class Flink:
                               + (f": {exc.strip().splitlines()[0][:300]}" if exc else ""))
 
 
+    def wait_restored(self, jid: str, timeout: float = 300) -> str | None:
+        """After a submit from a savepoint: wait until every task runs, which is when each
+        operator has read its state back. Returns the first line of a restore that cannot
+        succeed (the saved state does not fit the new plan: Flink retries it for ever), or
+        None; a restore still under way after `timeout` is left to run."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = next((j for j in self.call("/jobs/overview")["jobs"] if j["jid"] == jid), None)
+            if job and job["state"] == "RUNNING" and job["tasks"]["running"] == job["tasks"]["total"]:
+                return None
+            for entry in self.call(f"/jobs/{jid}/exceptions").get("exceptionHistory", {}).get("entries", []):
+                trace = entry.get("stacktrace") or ""
+                if any(sign in trace for sign in UNRESTORABLE):
+                    cause = next((line for line in trace.splitlines() if any(s in line for s in UNRESTORABLE)), "")
+                    return cause.strip()[:400]
+            time.sleep(1)
+        return None
+
+
+# Signs in a task's failure that the savepoint's state can never be read by the new plan.
+UNRESTORABLE = ("StateMigrationException", "must not be incompatible with the old state serializer")
+
+
 def _lineage_file() -> Path:
     return state_dir() / "flink" / "lineage.json"
 
@@ -206,6 +229,13 @@ def submit(settings: Settings, *, rest_url: str | None = None, from_savepoint: s
     jid = str(result.get_job_client().get_job_id())
     _record(settings.job_name, job_id=jid)
     flink.wait_state(jid, {"RUNNING"})
+    if from_savepoint and (cause := flink.wait_restored(jid)):
+        flink.call(f"/jobs/{jid}?mode=cancel", "PATCH")
+        raise ClickpulseError(
+            f"{settings.job_name} ({jid}) cannot restore {from_savepoint}: an operator's saved state does not fit "
+            f"the new plan ({cause}); the job was cancelled rather than left restarting. Either `clickpulse jobs "
+            "submit --fresh` (recompute every table from the topic: exact while the topic holds the events), or "
+            "go back to the previous version and `jobs submit --from-savepoint` this savepoint")
     job = next(j for j in flink.jobs() if j.jid == jid)
     log(f"{job.name} is RUNNING ({jid}) with {len(metrics)} metrics"
         + (f", restored from {from_savepoint}" if from_savepoint else ""))

@@ -76,6 +76,39 @@ def topology(settings: Settings, kafka_brokers: int | None = None, taskmanagers:
     return t
 
 
+def _saved_topology() -> Topology | None:
+    try:
+        saved = json.loads(_topology_file().read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return Topology(saved.get("kafka_brokers", 1), saved.get("taskmanagers", 1))
+
+
+def running_topology(settings: Settings) -> Topology:
+    """What the last `stack up` started, which the supervisor, `stack status`, `stack stop`
+    and the clients follow whatever the settings say now (a supervisor that read
+    CLICKPULSE_KAFKA_BROKERS=1 once watched broker 1 of three and let the others stay dead);
+    before any `stack up`, what the settings ask for."""
+    return _saved_topology() or topology(settings)
+
+
+def refuse_topology_change(settings: Settings, t: Topology) -> None:
+    """A running stack changes its topology only through `stack down`: the other topology's
+    processes would fight the running ones for their ports (broker 1 of three is on the
+    single broker's port), and a failed start must not leave the wrong topology saved for
+    the supervisor."""
+    running_t = _saved_topology()
+    if running_t is None or running_t == t:
+        return
+    running = [n for s in ("kafka", "flink") for n in unit_names(s, running_t, settings) if procs.read_pid(n)]
+    if running:
+        raise ClickpulseError(
+            f"the running stack has {running_t.kafka_brokers} Kafka broker(s) and {running_t.taskmanagers} "
+            f"TaskManager(s) ({', '.join(running)}), and this `stack up` asks for {t.kafka_brokers} and "
+            f"{t.taskmanagers}: run `clickpulse stack down` first to change the topology, or leave "
+            "CLICKPULSE_KAFKA_BROKERS and CLICKPULSE_TASKMANAGERS unset (.env) to keep it")
+
+
 def save_topology(t: Topology) -> None:
     _topology_file().write_text(json.dumps({"kafka_brokers": t.kafka_brokers, "taskmanagers": t.taskmanagers}))
 
@@ -126,6 +159,7 @@ def up(names: list[str] | None = None, progress=None, kafka_brokers: int | None 
         "superset": lambda: superset.start(settings),
     }
     with supervisor.lock():
+        refuse_topology_change(settings, t)
         save_topology(t)
         if "superset" in names and "postgres" not in names:
             steps["postgres"]()
@@ -151,7 +185,7 @@ def _start_flink(settings: Settings, t: Topology, progress=None) -> None:
 
 def kafka_bootstrap(settings: Settings) -> str:
     """Every broker of the local Kafka, for clients."""
-    return kafka.bootstrap(settings, topology(settings).kafka_brokers)
+    return kafka.bootstrap(settings, running_topology(settings).kafka_brokers)
 
 
 def ensure_supervisor() -> int:
@@ -163,7 +197,7 @@ def ensure_supervisor() -> int:
 
 def units(settings: Settings) -> dict[str, supervisor.Unit]:
     """Every process the supervisor may have to start again, by name."""
-    t = topology(settings)
+    t = running_topology(settings)
     out = {
         "postgres": supervisor.Unit("postgres", lambda: postgres.pid() is not None, lambda: postgres.start(settings)),
         "redis": supervisor.Unit("redis", lambda: procs.read_pid("redis") is not None, lambda: redis.start(settings)),
@@ -224,7 +258,7 @@ def stop(name: str, settings: Settings | None = None) -> bool:
     settings = settings or ensure_secrets()
     if name not in ALL + FEEDERS + ["zookeeper", supervisor.NAME, superset.WORKER, superset.BEAT]:
         raise ClickpulseError(f"unknown service {name}; choose from {', '.join(ALL + FEEDERS)}")
-    t = topology(settings)
+    t = running_topology(settings)
     if name == "flink":
         supervisor.unwant(flink.JOBMANAGER, *flink.taskmanager_units(), *unit_names("flink", t, settings))
     elif name == "kafka":
@@ -291,7 +325,7 @@ def _clickpulse() -> list[str]:
 
 def status(settings: Settings | None = None) -> tuple[list[ServiceStatus], list[dict]]:
     settings = settings or ensure_secrets()
-    t = topology(settings)
+    t = running_topology(settings)
     rows = [ServiceStatus("postgres", settings.postgres_port, postgres.is_ready(settings), postgres.pid(),
                           f"db {settings.postgres_db}"),
             ServiceStatus("redis", redis.port(settings), redis.is_ready(settings), procs.read_pid("redis"),
