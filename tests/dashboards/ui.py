@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 # A chart counts as rendered when its container holds what its plugin draws with data:
 # ECharts (time series, bars, pies, the big number's trend line) draws on a canvas,
 # tables have body rows, big numbers a header line. Empty states and spinners are svgs.
 RENDERED = "canvas, table tbody tr, .header-line"
+LOGIN_ATTEMPTS = 3
 ERROR_TEXTS = ("Unexpected error", "An error occurred", "Data error", "Error:", "No results",
                "You don't have access", "Access is denied", "Missing dataset")
 
@@ -45,11 +48,20 @@ def login(browser, base_url: str, username: str, password: str) -> Session:
             session.failed_requests.append((r.status, r.url))
 
     page.on("response", on_response)
-    page.goto(session.base_url + "/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+    # Superset now and then fails to record a login ("Failed to add user to db session:
+    # Class 'werkzeug.local.LocalProxy' is not mapped" in its log) and sends the browser
+    # back to the form; a person signs in again, and so does the test, at most twice more.
+    for attempt in range(LOGIN_ATTEMPTS):
+        page.goto(session.base_url + "/login/")
+        page.fill("#username", username)
+        page.fill("#password", password)
+        page.keyboard.press("Enter")
+        try:
+            page.wait_for_url("**/superset/welcome/**", timeout=30_000)
+            return session
+        except PlaywrightTimeoutError:
+            if attempt == LOGIN_ATTEMPTS - 1:
+                raise
     return session
 
 
