@@ -56,8 +56,12 @@ def plain_line(task: rich_progress.Task, elapsed_s: float) -> str:
     """`[  12s] loading events 3,000/10,000 (done)`: elapsed time, step, count when known."""
     count = f" {task.completed:,.0f}/{task.total:,.0f}" if task.total else ""
     done = " (done)" if task.finished else ""
-    step = Text.from_markup(task.description).plain
-    return f"[{elapsed_s:5.0f}s] {step}{count}{done}"
+    return stamped(elapsed_s, task.description) + count + done
+
+
+def stamped(elapsed_s: float, text: str) -> str:
+    """`[  12s] text`, rich markup removed."""
+    return f"[{elapsed_s:5.0f}s] {Text.from_markup(text).plain}"
 
 
 class PlainStatus:
@@ -72,8 +76,7 @@ class PlainStatus:
     def update(self, text: str) -> None:
         if text != self._text:
             self._text = text
-            step = Text.from_markup(text).plain
-            self.console.print(f"[{time.monotonic() - self._started:5.0f}s] {step}", markup=False, highlight=False)
+            self.console.print(stamped(time.monotonic() - self._started, text), markup=False, highlight=False)
 
 
 @contextmanager

@@ -131,14 +131,16 @@ REPEAT_RULES = {
 INCIDENT_MINUTES = (12, 15)
 
 
-def repeated_traffic() -> list[dict]:
+def incident_traffic(minutes: int, incident_minutes: tuple[int, ...]) -> list[dict]:
+    """20 events a minute on s1 and s2 for `minutes` minutes; in each incident minute s1
+    sends nothing and s2 gets 30 bot events."""
     items = []
-    for m in range(19):
+    for m in range(minutes):
         for i in range(20):
-            if m not in INCIDENT_MINUTES:
+            if m not in incident_minutes:
                 items.append(event(f"a{m}-{i}", m * MIN + i * 3 * SEC, site="s1"))
             items.append(event(f"b{m}-{i}", m * MIN + i * 3 * SEC + 100, site="s2"))
-        if m in INCIDENT_MINUTES:
+        if m in incident_minutes:
             items += [event(f"bot{m}-{i}", m * MIN + i * SEC, site="s2", user="crawler", bot="user_agent")
                       for i in range(30)]
     return sorted(items, key=lambda e: e["ts"])
@@ -146,7 +148,7 @@ def repeated_traffic() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def repeated(tmp_path_factory):
-    return run_rules(tmp_path_factory.mktemp("repeated"), REPEAT_RULES, repeated_traffic())
+    return run_rules(tmp_path_factory.mktemp("repeated"), REPEAT_RULES, incident_traffic(19, INCIDENT_MINUTES))
 
 
 def test_a_second_drop_within_the_baseline_still_fires(repeated):
@@ -183,22 +185,9 @@ def test_a_second_bot_burst_within_the_baseline_still_fires(repeated):
 LONG_INCIDENT = (12, 13, 14, 18)
 
 
-def long_incident_traffic() -> list[dict]:
-    items = []
-    for m in range(22):
-        for i in range(20):
-            if m not in LONG_INCIDENT:
-                items.append(event(f"a{m}-{i}", m * MIN + i * 3 * SEC, site="s1"))
-            items.append(event(f"b{m}-{i}", m * MIN + i * 3 * SEC + 100, site="s2"))
-        if m in LONG_INCIDENT:
-            items += [event(f"bot{m}-{i}", m * MIN + i * SEC, site="s2", user="crawler", bot="user_agent")
-                      for i in range(30)]
-    return sorted(items, key=lambda e: e["ts"])
-
-
 @pytest.fixture(scope="module")
 def long_incident(tmp_path_factory):
-    return run_rules(tmp_path_factory.mktemp("long"), REPEAT_RULES, long_incident_traffic())
+    return run_rules(tmp_path_factory.mktemp("long"), REPEAT_RULES, incident_traffic(22, LONG_INCIDENT))
 
 
 def test_a_drop_after_a_three_minute_drop_is_judged_against_the_band_before_it(long_incident):

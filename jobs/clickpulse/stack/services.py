@@ -56,18 +56,15 @@ def _topology_file() -> Path:
 
 def topology(settings: Settings, kafka_brokers: int | None = None, taskmanagers: int | None = None) -> Topology:
     """The options given, else CLICKPULSE_KAFKA_BROKERS / CLICKPULSE_TASKMANAGERS when set,
-    else what the last `stack up` ran (so `stack status` and the supervisor know)."""
-    try:
-        saved = json.loads(_topology_file().read_text())
-    except (FileNotFoundError, ValueError):
-        saved = {}
+    else what the last `stack up` ran (a running stack: `running_topology`)."""
+    saved = _saved_topology()
 
     def pick(given, field):
         if given is not None:
             return given
-        if field in settings.model_fields_set:
+        if field in settings.model_fields_set or saved is None:
             return getattr(settings, field)
-        return saved.get(field, getattr(settings, field))
+        return getattr(saved, field)
 
     t = Topology(pick(kafka_brokers, "kafka_brokers"), pick(taskmanagers, "taskmanagers"))
     if t.kafka_brokers < 1 or t.taskmanagers < 1:
